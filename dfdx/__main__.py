@@ -1,0 +1,3 @@
+from dfdx.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""The YAML config as frozen dataclasses, validated with errors that name the key and what is allowed.
+
+One schema serves the YAML file and the command line: a CLI option is an override of a dotted key
+(`extract.jpeg_quality`), so both are validated by the same code and the command line wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dfdx.errors import ConfigError
+
+DFD_SLUG = "sanikatiwarekar/deep-fake-detection-dfd-entire-original-dataset"
+DEFAULT_POSITIONS = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverConfig:
+    """How a dataset tree maps to categories; DFD by default, other layouts by config alone."""
+
+    categories: dict[str, str] = field(
+        default_factory=lambda: {"DFD_manipulated_sequences": "ai", "DFD_original_sequences": "real"}
+    )
+    extensions: tuple[str, ...] = (".mp4",)
+    follow_symlinks: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractConfig:
+    positions: tuple[Fraction, ...] = DEFAULT_POSITIONS
+    frames: int | dict[str, int] | None = None
+    jpeg_quality: int = 95
+    resume: bool = True
+    retry_failed: bool = False
+    timeout_s: float = 300.0
+    seek: str = "exact"
+    grabber: str = "ffmpeg"
+    batch_size: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadConfig:
+    dataset: str = DFD_SLUG
+    download_dir: str = "dfd_dataset"
+    delete_archive: bool = False
+    concurrency: int = 4
+    retries: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    dataset_path: str = "dfd_dataset"
+    output_dir: str = "data"
+    max_videos: int | None = None
+    num_workers: int | None = None
+    seed: int = 0
+    verbose: bool = False
+    quiet: bool = False
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+
+    @property
+    def workers(self) -> int:
+        return self.num_workers or os.cpu_count() or 1
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "extract.seek": ("exact", "keyframe"),
+    "extract.grabber": ("ffmpeg",),
+}
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read the YAML file (if any), apply dotted-key overrides, validate everything."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(p)!r} must be a mapping of keys, not {type(loaded).__name__}")
+        raw = loaded
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {}) if isinstance(node.get(part), dict | None) else {}
+        node[leaf] = value
+    return _build(Config, raw, prefix="")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.')}': expected a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        allowed = ", ".join(sorted(fields))
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; allowed keys here: {allowed}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value if value is not None else {}, key + ".")
+        else:
+            values[name] = _coerce(key, hint, value)
+    cfg = cls(**values)
+    _check(cfg, prefix)
+    return cfg
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    """Check one value against its annotation; return it in the dataclass's own type."""
+    if key == "extract.positions":
+        return parse_positions(value, key)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(key, arg, value)
+            except ConfigError as exc:
+                errors.append(exc)
+        names = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(f"config key '{key}': {value!r} is not {names}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"config key '{key}': expected null, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}': {value!r} is not true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}': {value!r} is not a whole number")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{key}': {value!r} is not a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key '{key}': {value!r} is not a string")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{key}': {value!r} is not a list")
+        return tuple(_coerce(key, args[0], v) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': {value!r} is not a mapping")
+        return {_coerce(key, args[0], k): _coerce(f"{key}.{k}", args[1], v) for k, v in value.items()}
+    raise ConfigError(f"config key '{key}': unsupported type {hint!r}")  # pragma: no cover - schema bug
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        return "a mapping"
+    if origin is tuple:
+        return "a list"
+    return {int: "a whole number", float: "a number", str: "a string", bool: "true/false"}.get(
+        hint, str(hint)
+    )
+
+
+def parse_positions(value: Any, key: str = "extract.positions") -> tuple[Fraction, ...]:
+    """Positions are exact fractions ("1/3" or 0.5), so frame boundaries are hit exactly, not by float luck."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"config key '{key}': {value!r} is not a list of fractions in (0, 1)")
+    out = []
+    for v in value:
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            frac = Fraction(v.strip()) if isinstance(v, str) else Fraction(str(v))
+        except (ValueError, ZeroDivisionError, TypeError):
+            raise ConfigError(
+                f"config key '{key}': {v!r} is not a fraction; write 0.25 or \"1/4\""
+            ) from None
+        if not 0 < frac < 1:
+            raise ConfigError(f"config key '{key}': {v!r} is outside (0, 1); positions are fractions of the duration")
+        out.append(frac)
+    return tuple(out)
+
+
+def _check(cfg: Any, prefix: str) -> None:
+    """Range checks that types alone cannot express."""
+    for f in dataclasses.fields(cfg):
+        key = prefix + f.name
+        value = getattr(cfg, f.name)
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(CHOICES[key])}")
+    if isinstance(cfg, Config):
+        if cfg.max_videos is not None and cfg.max_videos < 1:
+            raise ConfigError(f"config key 'max_videos': {cfg.max_videos!r} must be at least 1 (or null for all)")
+        if cfg.num_workers is not None and cfg.num_workers < 1:
+            raise ConfigError(f"config key 'num_workers': {cfg.num_workers!r} must be at least 1 (or null for cores)")
+    if isinstance(cfg, ExtractConfig):
+        if not 1 <= cfg.jpeg_quality <= 100:
+            raise ConfigError(f"config key 'extract.jpeg_quality': {cfg.jpeg_quality!r} is not in 1..100")
+        if cfg.timeout_s <= 0:
+            raise ConfigError(f"config key 'extract.timeout_s': {cfg.timeout_s!r} must be positive")
+        if cfg.batch_size < 1:
+            raise ConfigError(f"config key 'extract.batch_size': {cfg.batch_size!r} must be at least 1")
+        counts = cfg.frames.values() if isinstance(cfg.frames, dict) else [cfg.frames]
+        for n in counts:
+            if n is not None and not 1 <= n <= 99:
+                raise ConfigError(f"config key 'extract.frames': {n!r} is not in 1..99")
+    if isinstance(cfg, DiscoverConfig):
+        for ext in cfg.extensions:
+            if not ext.startswith("."):
+                raise ConfigError(f"config key 'discover.extensions': {ext!r} must start with a dot, e.g. '.mp4'")
+        if not cfg.categories:
+            raise ConfigError("config key 'discover.categories': needs at least one folder: category pair")
+
+
+def evenly_spaced(n: int) -> tuple[Fraction, ...]:
+    """n positions k/(n+1): evenly spread, never touching the first or last frame."""
+    return tuple(Fraction(k, n + 1) for k in range(1, n + 1))
+
+
+def positions_for(cfg: ExtractConfig, category: str) -> tuple[Fraction, ...]:
+    """The positions one category's videos get: `frames` (a count, or a count per category) wins over
+    `positions`."""
+    frames = cfg.frames
+    if isinstance(frames, dict):
+        frames = frames.get(category)
+    if frames is None:
+        return cfg.positions
+    return evenly_spaced(frames)

@@ -1,0 +1,138 @@
+"""Dataset root → Video records: which files are videos, their category, and their stable id.
+
+This is the only module that knows the DFD layout (through `DiscoverConfig`); it knows nothing of
+ffmpeg. Folder names are matched loosely (case, space vs underscore) at any depth, because copies of
+DFD on Kaggle spell and nest them differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from dfdx.config import DiscoverConfig
+from dfdx.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Video:
+    path: Path  # absolute, so ffmpeg never reads a name as a protocol or an option
+    rel: str  # POSIX path relative to the dataset root: the video's identity in the ledger
+    category: str
+
+    @property
+    def video_id(self) -> str:
+        return video_hash(self.rel)
+
+    @property
+    def name(self) -> str:
+        return safe_name(PurePosixPath(self.rel).stem)
+
+
+def video_hash(rel: str) -> str:
+    """First 8 hex digits of SHA-256 of the relative path (UTF-8; undecodable bytes kept as they were)."""
+    return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def safe_name(stem: str) -> str:
+    """A file-name-safe form of the stem: runs outside [A-Za-z0-9._-] become '_', at most 80 chars."""
+    return _UNSAFE.sub("_", stem)[:MAX_NAME_CHARS]
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[\s_-]+", "_", name.strip()).casefold()
+
+
+def category_of(rel: str, categories: dict[str, str]) -> str | None:
+    """The category of the nearest enclosing folder that names one, or None."""
+    folded = {_fold(folder): cat for folder, cat in categories.items()}
+    for part in reversed(PurePosixPath(rel).parts[:-1]):
+        cat = folded.get(_fold(part))
+        if cat is not None:
+            return cat
+    return None
+
+
+def is_video_name(name: str, extensions: Iterable[str]) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(ext.lower()) for ext in extensions)
+
+
+def discover(root: Path, cfg: DiscoverConfig) -> list[Video]:
+    """Every video under `root` with a category, sorted by relative path (deterministic)."""
+    root = Path(os.path.abspath(root))
+    if not root.exists():
+        raise UsageError(f"dataset path {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise UsageError(f"dataset path {str(root)!r} is not a folder")
+    videos = []
+    for rel in _walk(root, cfg.follow_symlinks):
+        if not is_video_name(rel, cfg.extensions):
+            continue
+        category = category_of(rel, cfg.categories)
+        if category is not None:
+            videos.append(Video(path=root / rel, rel=rel, category=category))
+    videos.sort(key=lambda v: v.rel)
+    return videos
+
+
+def _walk(root: Path, follow_symlinks: bool) -> Iterator[str]:
+    """Relative POSIX paths of the non-directories under root; symlinked folders once each (no loops)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        here = root / rel_dir if rel_dir else root
+        try:
+            st = here.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                log.warning("skipping %s: a folder link that loops back", here)
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(here))
+        except OSError as exc:
+            log.warning("cannot read folder %s: %s", here, exc.strerror or exc)
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                stack.append(rel)
+            elif follow_symlinks or not entry.is_symlink():
+                yield rel
+
+
+def sample_key(rel: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}\0{rel}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def sample_per_category(items: Iterable[Video], max_per_category: int | None, seed: int) -> list[Video]:
+    """A seeded sample of at most N per category, stable across runs.
+
+    Each video gets a seeded hash rank; a category keeps its N lowest ranks. The same N picks the same
+    videos on every run (resume works), a larger N extends the set, and new files do not reshuffle it.
+    """
+    items = list(items)
+    if max_per_category is None:
+        return sorted(items, key=lambda v: v.rel)
+    by_category: dict[str, list[Video]] = {}
+    for video in items:
+        by_category.setdefault(video.category, []).append(video)
+    chosen = []
+    for group in by_category.values():
+        group.sort(key=lambda v: sample_key(v.rel, seed))
+        chosen.extend(group[:max_per_category])
+    return sorted(chosen, key=lambda v: v.rel)
