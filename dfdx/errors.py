@@ -14,3 +14,7 @@ class SystemFault(RuntimeError):
 
     It stops the run with one message instead of turning into a failed ledger line per video.
     """
+
+
+class DiskFull(SystemFault):
+    """No space left where dfdx writes; the engine adds how much is free and how much is needed."""

@@ -1,0 +1,53 @@
+# Two commands set a fresh Debian machine up: `make demo` and `make test`. Everything they need
+# (ffmpeg from Debian, a venv with the package and its test deps) is installed here, never by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.yaml
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help deps ffmpeg venv demo test test-slow lint extract report run download bench clean
+
+help:
+	@echo "make demo      - the whole pipeline on a small generated sample (no credentials)"
+	@echo "make test      - install what is missing, then ruff and the whole test suite"
+	@echo "make test-slow - also the long soak tests"
+	@echo "make extract   - dfdx extract --config $(CONFIG)"
+	@echo "make report    - rebuild the report from the ledger"
+
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "installing ffmpeg from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+deps: ffmpeg venv
+
+demo: deps
+	$(BIN)/dfdx demo --dir demo
+
+lint: venv
+	$(BIN)/ruff check dfdx tests benchmarks
+
+test: deps lint
+	$(BIN)/python -m pytest -q
+
+test-slow: deps lint
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+extract: deps
+	$(BIN)/dfdx extract --config $(CONFIG)
+
+report: venv
+	$(BIN)/dfdx report --config $(CONFIG)
+
+clean:
+	rm -rf demo .pytest_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""Bounded child processes: at most N live at once, each with a timeout, none left behind.
+
+Every ffprobe/ffmpeg goes through here, so "never more than num_workers children" and "no child
+survives Ctrl-C" hold by construction. Children get their own session, so a terminal's Ctrl-C reaches
+only dfdx, which then kills them itself (and records nothing false about the video they were on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dfdx.errors import SystemFault
+
+INSTALL_HINT = "install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; or `make test`, which does it)"
+
+
+class ChildTimeout(Exception):
+    """A child ran past its time limit and was killed; only its video fails."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    def error_line(self, path: object = None) -> str:
+        """The last meaningful line ffmpeg printed, without the file's own name: the reason to act on."""
+        return last_error_line(self.stderr, path)
+
+
+def last_error_line(stderr: bytes, path: object = None) -> str:
+    text = stderr.decode("utf-8", "replace")
+    if path is not None:
+        text = text.replace(f"file:{path}: ", "").replace(f"{path}: ", "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def require_tools(*names: str) -> None:
+    for name in names:
+        if shutil.which(name) is None:
+            raise SystemFault(f"{name} was not found on PATH: {INSTALL_HINT}")
+
+
+class Children:
+    def __init__(self, limit: int) -> None:
+        self.semaphore = asyncio.Semaphore(limit)
+        self.live: set[asyncio.subprocess.Process] = set()
+        self.peak = 0
+
+    async def run(self, argv: list[str], timeout_s: float) -> ChildResult:
+        """Run to completion, collecting stdout and stderr."""
+        async with self.spawn(argv, timeout_s) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
+            await proc.wait()
+        return ChildResult(proc.returncode if proc.returncode is not None else -1, out, err)
+
+    @contextlib.asynccontextmanager
+    async def spawn(self, argv: list[str], timeout_s: float) -> AsyncIterator[asyncio.subprocess.Process]:
+        """A live child inside a semaphore slot; killed and reaped on timeout, error or cancellation."""
+        async with self.semaphore:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise SystemFault(f"{argv[0]} was not found on PATH: {INSTALL_HINT}") from None
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.ENOMEM):
+                    raise SystemFault(f"cannot start {argv[0]}: {exc.strerror}") from None
+                raise
+            self.live.add(proc)
+            self.peak = max(self.peak, len(self.live))
+            try:
+                async with asyncio.timeout(timeout_s):
+                    yield proc
+            except TimeoutError:
+                raise ChildTimeout(f"{argv[0]} took longer than {timeout_s:g} s and was stopped") from None
+            finally:
+                if proc.returncode is None:
+                    _kill(proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        await asyncio.shield(proc.wait())
+                self.live.discard(proc)
+
+    def kill_all(self) -> None:
+        """Synchronous, for the second Ctrl-C: no awaiting, just make sure nothing outlives us."""
+        for proc in list(self.live):
+            _kill(proc.pid)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

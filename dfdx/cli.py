@@ -1,0 +1,138 @@
+"""Argument parsing only: each command turns its options into config overrides and calls one function.
+
+Every option is also a config key (the command line wins). The underscore spellings of the scripts
+people migrate from (`--output_dir`, `--max_videos`, ...) are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dfdx import __version__
+from dfdx.config import Config, load_config
+from dfdx.errors import ConfigError, SystemFault, UsageError
+
+# option → (dotted config key, argparse kwargs); the underscore alias is derived from the name.
+EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--dataset-path": ("dataset_path", {"metavar": "DIR", "help": "dataset root (default: dfd_dataset)"}),
+    "--output-dir": ("output_dir", {"metavar": "DIR", "help": "where frames, ledger and report go (default: data)"}),
+    "--max-videos": ("max_videos", {"type": int, "metavar": "N",
+                                    "help": "at most N videos per category: a seeded sample, stable across runs"}),
+    "--num-workers": ("num_workers", {"type": int, "metavar": "N",
+                                      "help": "concurrent ffmpeg/ffprobe children (default: CPU cores)"}),
+    "--frames": ("extract.frames", {"type": int, "metavar": "N",
+                                    "help": "N frames at k/(N+1) of the duration (default: positions 1/3, 1/2, 2/3)"}),
+    "--positions": ("extract.positions", {"metavar": "P,P,..",
+                                          "help": "fractions in (0, 1), e.g. 1/3,1/2,2/3 or 0.25,0.75"}),
+    "--jpeg-quality": ("extract.jpeg_quality", {"type": int, "metavar": "Q",
+                                                "help": "IJG/libjpeg quality scale (default: 95)"}),
+    "--seek": ("extract.seek", {"choices": ["exact", "keyframe"],
+                                "help": "exact: the frame played at each position (default); "
+                                        "keyframe: the nearest keyframe, faster"}),
+    "--timeout": ("extract.timeout_s", {"type": float, "metavar": "S",
+                                        "help": "kill one ffmpeg/ffprobe after S seconds (default: 300)"}),
+    "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
+                                            "help": "fsync the ledger every N videos (and every 2 s at least)"}),
+    "--seed": ("seed", {"type": int, "help": "seed of the --max-videos sample (default: 0)"}),
+}  # fmt: skip
+FLAGS: dict[str, tuple[str, str]] = {
+    "--resume": ("extract.resume", "skip videos the ledger says are done (default: on)"),
+    "--retry-failed": ("extract.retry_failed", "also redo videos whose last attempt failed"),
+}
+
+
+def _add_options(parser: argparse.ArgumentParser, options: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    for flag, (key, kwargs) in options.items():
+        names = [flag] + ([flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [])
+        parser.add_argument(*names, dest=key, default=argparse.SUPPRESS, **kwargs)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML config (see config.yaml for every key)")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", dest="verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="mirror the log to the console")  # fmt: skip
+    noise.add_argument("-q", "--quiet", dest="quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="errors only")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dfdx", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"dfdx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    extract = sub.add_parser("extract", help="extract frames from every video into OUTPUT/{ai,real}/")
+    _add_common(extract)
+    _add_options(extract, EXTRACT_OPTIONS)
+    for flag, (key, help_text) in FLAGS.items():
+        names = [flag, flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [flag]
+        extract.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
+                             default=argparse.SUPPRESS, help=help_text)  # fmt: skip
+
+    report = sub.add_parser("report", help="rebuild extraction_report.json from the ledger and print it")
+    _add_common(report)
+    _add_options(report, {"--output-dir": EXTRACT_OPTIONS["--output-dir"]})
+
+    demo = sub.add_parser("demo", help="generate a small DFD-shaped sample and run the whole pipeline on it")
+    demo.add_argument("--dir", default="demo", help="where the sample and its frames go (default: demo)")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    skip = {"command", "config", "dir"}
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None), overrides_from(args))
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from dfdx.engine import run_extract
+
+    return run_extract(config_from(args))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dfdx.ledger import LEDGER_NAME
+    from dfdx.report import summary_text, write_report
+
+    cfg = config_from(args)
+    out = Path(cfg.output_dir)
+    if not (out / LEDGER_NAME).exists():
+        raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
+    report = write_report(out)
+    print(summary_text(out, report))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dfdx.demo import run_demo
+
+    return run_demo(Path(args.dir))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "extract": cmd_extract,
+    "report": cmd_report,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, UsageError) as exc:
+        print(f"dfdx: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemFault as exc:
+        print(f"dfdx: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ndfdx: interrupted", file=sys.stderr)
+        return 130

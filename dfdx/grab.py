@@ -1,0 +1,186 @@
+"""ffmpeg seek-and-grab for one video: one child decodes every planned frame, dfdx encodes the JPEGs.
+
+One ffmpeg per video: one input per seek group (`-ss` to the keyframe before the group, decode
+forward), a `select` that passes exactly the planned frames by their presentation time, and `concat`
+to emit them in plan order as raw full-range BT.601 YUV on stdout. dfdx encodes each with libjpeg-turbo
+at the IJG quality scale (ffmpeg's `-q:v` is another scale) and writes it atomically: temp file in the
+same folder, fsync, rename — only after every frame of the video is encoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import simplejpeg
+
+from dfdx.children import Children, last_error_line
+from dfdx.errors import DiskFull, SystemFault
+from dfdx.plan import Plan, SeekGroup, select_window
+from dfdx.probe import VideoInfo
+
+TEMP_PREFIX = ".dfdx-tmp-"
+
+# ffprobe's color_space → swscale's matrix names; anything else is what ffmpeg assumes (BT.601).
+_MATRIX = {
+    "bt709": "bt709",
+    "smpte170m": "bt601",
+    "bt470bg": "bt601",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
+
+
+class GrabError(Exception):
+    """This video's frames could not be produced; the message is the ledger's reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFrame:
+    number: int
+    path: Path
+    bytes: int
+
+
+def source_matrix(info: VideoInfo) -> str:
+    return _MATRIX.get(info.color_space or "", "bt601")
+
+
+def source_range(info: VideoInfo) -> str | None:
+    if info.color_range in ("pc", "jpeg") or info.pix_fmt.startswith("yuvj"):
+        return "pc"
+    if info.color_range in ("tv", "mpeg"):
+        return "tv"
+    return None  # untagged: let ffmpeg assume (limited range for YUV)
+
+
+def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], threads: int,
+                keyframes_only: bool = False) -> list[str]:
+    """The argv of one grab: an input per seek group, the planned frames selected by time, in order."""
+    selected = []
+    for group in groups:
+        opts: dict[str, object] = {"threads": threads}
+        if group.seek_s > 0:
+            opts.update({"noaccurate_seek": None, "ss": f"{group.seek_s:.6f}"})
+        if keyframes_only:
+            opts["skip_frame"] = "nokey"
+        stream = ffmpeg.input(f"file:{path}", **opts)[str(info.stream_index)]
+        windows = [select_window(info, f) for f in group.frames]
+        expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
+        selected.append(stream.filter("select", expr).filter("trim", end_frame=len(group.frames)))
+    video = ffmpeg.concat(*selected, v=1, a=0) if len(selected) > 1 else selected[0]
+    scale: dict[str, object] = {
+        "w": info.width, "h": info.height,
+        "in_color_matrix": source_matrix(info), "out_color_matrix": "bt601", "out_range": "pc",
+    }  # fmt: skip
+    rng = source_range(info)
+    if rng is not None:
+        scale["in_range"] = rng
+    total = sum(len(g.frames) for g in groups)
+    out = video.filter("scale", **scale).filter("format", "yuv420p")
+    argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough", **{"frames:v": total}).compile()
+    # Global options go first: ffmpeg ignores trailing ones.
+    globals_ = ["-hide_banner", "-nostdin", "-v", "error", "-copyts", "-filter_complex_threads", "1"]
+    return [argv[0], *globals_, *argv[1:]]
+
+
+def frame_bytes(width: int, height: int) -> int:
+    return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
+
+
+def encode_jpeg(raw: bytes, width: int, height: int, quality: int) -> bytes:
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    y = buf[: width * height].reshape(height, width)
+    u = buf[width * height : width * height + cw * ch].reshape(ch, cw)
+    v = buf[width * height + cw * ch :].reshape(ch, cw)
+    return simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality)
+
+
+async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
+                        threads: int, keyframes_only: bool) -> dict[int, bytes]:
+    """Raw YUV of each planned frame, keyed by grid index. Retries once from the start if a seek
+    missed (a container whose index put the seek after the target): slower, still exact."""
+    got = await _decode(path, info, plan.groups, children, timeout_s, threads, keyframes_only)
+    if len(got) < len(plan.frames):
+        once = (SeekGroup(seek_s=0.0, frames=plan.frames),)
+        got = await _decode(path, info, once, children, timeout_s, threads, keyframes_only)
+    return dict(zip(plan.frames, got, strict=False))
+
+
+async def _decode(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], children: Children,
+                  timeout_s: float, threads: int, keyframes_only: bool) -> list[bytes]:
+    argv = ffmpeg_argv(path, info, groups, threads, keyframes_only)
+    size = frame_bytes(info.width, info.height)
+    want = sum(len(g.frames) for g in groups)
+    frames: list[bytes] = []
+    async with children.spawn(argv, timeout_s) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr_task = asyncio.ensure_future(proc.stderr.read())
+        try:
+            while len(frames) < want:
+                try:
+                    frames.append(await proc.stdout.readexactly(size))
+                except asyncio.IncompleteReadError:
+                    break
+            await proc.stdout.read()
+            await proc.wait()
+        finally:
+            if not stderr_task.done():
+                stderr_task.cancel()
+        err = stderr_task.result() if stderr_task.done() and not stderr_task.cancelled() else b""
+    if proc.returncode != 0 and len(frames) < want:
+        reason = last_error_line(err, path) or f"exit code {proc.returncode}"
+        raise GrabError(f"ffmpeg could not decode the video: {reason}")
+    return frames
+
+
+async def write_frames(frames: list[tuple[int, bytes]], dests: dict[int, Path], info: VideoInfo,
+                       quality: int) -> list[WrittenFrame]:
+    """Encode and write every frame to a temp file, then rename them all into place."""
+    temps: list[tuple[Path, Path]] = []
+    written = []
+    try:
+        for number, raw in frames:
+            dest = dests[number]
+            tmp = dest.with_name(f"{TEMP_PREFIX}{os.getpid()}-{dest.name}")
+            temps.append((tmp, dest))
+            size = await asyncio.to_thread(_encode_and_write, raw, info.width, info.height, quality, tmp)
+            written.append(WrittenFrame(number=number, path=dest, bytes=size))
+        for tmp, dest in temps:
+            os.replace(tmp, dest)
+        return written
+    finally:
+        for tmp, _ in temps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _encode_and_write(raw: bytes, width: int, height: int, quality: int, tmp: Path) -> int:
+    data = encode_jpeg(raw, width, height, quality)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"disk full: cannot write frames to {tmp.parent}") from None
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise SystemFault(f"output folder {tmp.parent} is not writable: {exc.strerror}") from None
+        raise
+    return len(data)

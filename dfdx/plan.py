@@ -1,0 +1,113 @@
+"""VideoInfo + positions → which frames to write, where to seek, and what to name them. Pure: no I/O.
+
+"The frame at position p" is the frame played at T = start + p × duration: the frame whose interval
+[pts, next pts) contains T (torchcodec's `get_frame_played_at`); before the first frame, the first;
+past the end, the last. All arithmetic is exact (fractions of the stream time base), so a target that
+falls exactly on a frame boundary picks the frame that starts there, never its neighbour by rounding.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from dfdx.probe import VideoInfo
+
+FRAME_FORMAT = "jpeg-ijg/yuv420/bt601-full/v1"  # what a frame file is; part of the fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    number: int  # 1-based frame number in the output name
+    position: Fraction
+    target_s: Fraction
+    frame: int  # index into the frame grid (presentation order)
+
+
+@dataclass(frozen=True, slots=True)
+class SeekGroup:
+    """Frames served by one seek + one forward decode: they share the keyframe before them."""
+
+    seek_s: float  # for ffmpeg's -ss: relative to the container start, at or before the keyframe
+    frames: tuple[int, ...]  # grid indices, ascending
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    targets: tuple[Target, ...]
+    groups: tuple[SeekGroup, ...]
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        """Distinct frames to decode, in the order the grabber emits them."""
+        return tuple(f for g in self.groups for f in g.frames)
+
+
+def frame_played_at(info: VideoInfo, t: Fraction) -> int:
+    """Index of the frame whose presentation interval contains t (clamped to the stream)."""
+    tick = t / info.time_base
+    return max(0, bisect.bisect_right(info.grid.pts, tick) - 1)
+
+
+def keyframe_before(info: VideoInfo, frame: int) -> int:
+    """The last keyframe at or before `frame` in presentation order (the first keyframe if none)."""
+    keys = [i for i, d in enumerate(info.grid.key_dts) if d is not None]
+    pos = bisect.bisect_right(keys, frame) - 1
+    return keys[max(pos, 0)]
+
+
+def nearest_keyframe(info: VideoInfo, t: Fraction) -> int:
+    tick = t / info.time_base
+    keys = [i for i, d in enumerate(info.grid.key_dts) if d is not None]
+    return min(keys, key=lambda i: (abs(info.grid.pts[i] - tick), i))
+
+
+def make_plan(info: VideoInfo, positions: tuple[Fraction, ...], seek: str = "exact") -> Plan:
+    targets = []
+    for number, p in enumerate(positions, start=1):
+        t = info.start_s + p * info.duration_s
+        frame = nearest_keyframe(info, t) if seek == "keyframe" else frame_played_at(info, t)
+        targets.append(Target(number=number, position=p, target_s=t, frame=frame))
+    by_key: dict[int, set[int]] = {}
+    for target in targets:
+        by_key.setdefault(keyframe_before(info, target.frame), set()).add(target.frame)
+    groups = []
+    for key in sorted(by_key):
+        dts = info.grid.key_dts[key]
+        assert dts is not None
+        seek_s = info.time_base * dts - info.container_start_s
+        # A hair earlier than the keyframe, so rounding to microseconds can never land after it.
+        groups.append(SeekGroup(seek_s=max(0.0, float(seek_s) - 0.0005), frames=tuple(sorted(by_key[key]))))
+    return Plan(targets=tuple(targets), groups=tuple(groups))
+
+
+def select_window(info: VideoInfo, frame: int) -> tuple[float, float]:
+    """[lo, hi) in seconds around frame's pts, halfway to its neighbours: matches it and nothing else."""
+    pts = info.grid.pts
+    tb = info.time_base
+    half = Fraction(info.grid.last_duration, 2)
+    lo = Fraction(pts[frame - 1] + pts[frame], 2) if frame > 0 else pts[frame] - half
+    hi = Fraction(pts[frame] + pts[frame + 1], 2) if frame + 1 < len(pts) else pts[frame] + half
+    return float(lo * tb), float(hi * tb)
+
+
+def frame_filename(category: str, name: str, video_id: str, number: int) -> str:
+    return f"{category}_{name}_{video_id}_frame_{number:02d}.jpg"
+
+
+def fingerprint(positions: tuple[Fraction, ...], jpeg_quality: int, seek: str) -> dict[str, Any]:
+    """Everything that changes a video's frames; a video whose ledger entry has another is redone."""
+    return {
+        "positions": [str(p) for p in positions],
+        "jpeg_quality": jpeg_quality,
+        "seek": seek,
+        "format": FRAME_FORMAT,
+    }
+
+
+def fingerprint_id(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,141 @@
+"""Ledger → extraction_report.json and the human summary. Built from the ledger alone, so a report
+can be rebuilt at any time (`dfdx report`) and always agrees with what resume believes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
+
+REPORT_NAME = "extraction_report.json"
+EXAMPLES_PER_REASON = 5
+
+
+def _ts(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def reason_group(error: str | None) -> str:
+    """Group failures by what went wrong, not by the numbers in the message."""
+    return re.sub(r"\b\d+(\.\d+)?\b", "N", error or "unknown")
+
+
+def build_report(out: Path) -> dict[str, Any]:
+    entries, problems = read_ledger(out / LEDGER_NAME)
+    state = fold(entries)
+    videos: dict[str, Counter[str]] = defaultdict(Counter)
+    frames: Counter[str] = Counter()
+    bytes_by_category: Counter[str] = Counter()
+    failures: dict[str, list[str]] = defaultdict(list)
+    durations: list[float] = []
+    resolutions: Counter[str] = Counter()
+    codecs: Counter[str] = Counter()
+    params: dict[str, dict[str, Any]] = {}
+    for entry in state.values():
+        videos[entry.category]["videos"] += 1
+        videos[entry.category][entry.status] += 1
+        if entry.status == "ok":
+            frames[entry.category] += len(entry.frames)
+            bytes_by_category[entry.category] += sum(f.bytes for f in entry.frames)
+            if entry.duration_s is not None:
+                durations.append(entry.duration_s)
+            resolutions[f"{entry.width}x{entry.height}"] += 1
+            codecs[entry.codec or "unknown"] += 1
+            params[entry.category] = entry.params
+        else:
+            failures[reason_group(entry.error)].append(entry.video)
+    total = sum(c["videos"] for c in videos.values())
+    ok = sum(c["ok"] for c in videos.values())
+    wall = _wall_time(entries)
+    latest = entries[-1] if entries else None
+    return {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "output_dir": os.path.abspath(out),
+        "videos": {
+            cat: {"videos": c["videos"], "ok": c["ok"], "failed": c["failed"]} for cat, c in sorted(videos.items())
+        },
+        "totals": {
+            "videos": total,
+            "ok": ok,
+            "failed": total - ok,
+            "frames": sum(frames.values()),
+            "bytes": sum(bytes_by_category.values()),
+            "success_rate": round(ok / total, 4) if total else None,
+        },
+        "frames": dict(sorted(frames.items())),
+        "bytes": dict(sorted(bytes_by_category.items())),
+        "failures": [
+            {"reason": reason, "count": len(vids), "examples": sorted(vids)[:EXAMPLES_PER_REASON]}
+            for reason, vids in sorted(failures.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ],
+        "timing": {
+            "wall_s": round(wall, 3),
+            "videos_per_s": round(ok / wall, 3) if wall else None,
+            "frames_per_s": round(sum(frames.values()) / wall, 3) if wall else None,
+            "runs": len({e.run_id for e in entries}),
+        },
+        "durations_s": _spread(durations),
+        "resolutions": dict(resolutions.most_common()),
+        "codecs": dict(codecs.most_common()),
+        "params": params,
+        "versions": latest.versions if latest else {},
+        "ledger": {"lines": len(entries), "problems": [str(p) for p in problems]},
+    }
+
+
+def _wall_time(entries: list[LedgerEntry]) -> float:
+    """Sum over runs of first start → last finish: time spent extracting, not time between runs."""
+    spans: dict[str, list[float]] = {}
+    for e in entries:
+        try:
+            start, end = _ts(e.started_at), _ts(e.finished_at)
+        except ValueError:
+            continue
+        span = spans.setdefault(e.run_id, [start, end])
+        span[0], span[1] = min(span[0], start), max(span[1], end)
+    return sum(end - start for start, end in spans.values())
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "mean": round(statistics.fmean(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def write_report(out: Path) -> dict[str, Any]:
+    report = build_report(out)
+    tmp = out / f".{REPORT_NAME}.tmp"
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / REPORT_NAME)
+    return report
+
+
+def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
+    r = report or build_report(out)
+    t = r["totals"]
+    lines = [f"dfdx report for {r['output_dir']}"]
+    for cat, c in r["videos"].items():
+        lines.append(f"  {cat:>6}: {c['ok']} ok, {c['failed']} failed, {r['frames'].get(cat, 0)} frames")
+    rate = f"{t['success_rate']:.1%}" if t["success_rate"] is not None else "n/a"
+    lines.append(f"  total : {t['ok']}/{t['videos']} videos ok ({rate}), {t['frames']} frames, "
+                 f"{t['bytes'] / 1e6:.1f} MB")  # fmt: skip
+    timing = r["timing"]
+    if timing["videos_per_s"]:
+        lines.append(f"  speed : {timing['videos_per_s']} videos/s, {timing['frames_per_s']} frames/s "
+                     f"over {timing['wall_s']} s")  # fmt: skip
+    for failure in r["failures"][:5]:
+        lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
+    lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")
+    return "\n".join(lines)
