@@ -44,7 +44,7 @@ class ExtractConfig:
     timeout_s: float = 300.0
     seek: str = "exact"
     grabber: str = "ffmpeg"
-    batch_size: int = 1
+    batch_size: int = 16
 
 
 @dataclass(frozen=True, slots=True)

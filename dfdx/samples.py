@@ -63,8 +63,15 @@ def make_video(
 
 def read_index(jpeg: bytes, bar_height: int | None = None) -> int:
     """The frame index a JPEG of an indexed video shows (read from the bar's cells)."""
-    image = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY")
-    luma = np.asarray(image)[..., 0] if image.ndim == 3 else np.asarray(image)
+    return read_index_luma(decode_luma(jpeg), bar_height)
+
+
+def decode_luma(jpeg: bytes) -> np.ndarray:
+    image = np.asarray(simplejpeg.decode_jpeg(jpeg, colorspace="GRAY"))
+    return image[..., 0] if image.ndim == 3 else image
+
+
+def read_index_luma(luma: np.ndarray, bar_height: int | None = None) -> int:
     h, w = luma.shape
     row = (bar_height or max(8, h // 4)) // 2
     value = 0

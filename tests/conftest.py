@@ -1,0 +1,93 @@
+"""Shared fixtures: real videos made by ffmpeg (frames carry their own index), real dfdx runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dfdx.samples import make_video, read_index
+
+REAL = "DFD_original_sequences"
+FAKE = "DFD_manipulated_sequences"
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """make(name, **make_video kwargs) → a path; each distinct video is generated once per session."""
+    root = tmp_path_factory.mktemp("videos")
+    made: dict[str, Path] = {}
+
+    def make(name: str, **kwargs: Any) -> Path:
+        key = name + json.dumps(kwargs, sort_keys=True, default=str)
+        if key not in made:
+            made[key] = make_video(root / f"{len(made)}-{name}", **kwargs)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., Path]:
+    """add(rel, source) copies (or writes bytes to) tmp/dataset/rel; returns the dataset root."""
+    root = tmp_path / "dataset"
+    root.mkdir()
+
+    def add(rel: str, source: Path | bytes) -> Path:
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            dest.write_bytes(source)
+        else:
+            shutil.copyfile(source, dest)
+        return root
+
+    return add
+
+
+def run_dfdx(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`python -m dfdx ...` as a user runs it: a real process, real exit code, real stderr."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dfdx", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, **kw)  # fmt: skip
+
+
+def ledger_lines(out: Path) -> list[dict[str, Any]]:
+    text = (out / "extraction_ledger.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def frame_indices(out: Path, entry: dict[str, Any]) -> list[int]:
+    """Which source frame each JPEG of a ledger entry holds, read from the pixels."""
+    return [read_index((out / f["path"]).read_bytes()) for f in entry["frames"]]
+
+
+def dataset_files(out: Path) -> dict[str, bytes]:
+    """Every frame file under out, relative path → bytes (what two runs must agree on)."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*.jpg"))
+    }
+
+
+@pytest.fixture
+def indexed_dataset(dataset: Callable[..., Path], video_cache: Callable[..., Path]) -> Path:
+    """Four real + four fake small indexed videos in DFD layout (fake folder nested twice)."""
+    root = None
+    for i in range(4):
+        src = video_cache(f"v{i}.mp4", frames=40 + 7 * i, rate="25")
+        root = dataset(f"{REAL}/0{i}__scene_{i}.mp4", src)
+        root = dataset(f"{FAKE}/{FAKE}/0{i}_0{i + 1}__scene_{i}__ABCDEF0{i}.mp4", src)
+    assert root is not None
+    return root
+
+
+def have_root() -> bool:
+    return os.geteuid() == 0
