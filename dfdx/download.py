@@ -1,0 +1,1066 @@
+"""Kaggle → download dir with the official `kaggle` client: credentials, partial sample, resume, safe unpack.
+
+Why it is built this way:
+- The client is blocking and talks on stdout; it runs in daemon worker threads (so the asyncio loop stays
+  responsive and Ctrl-C never waits for a file to finish), silenced, and every way it can fail becomes one
+  message here: no help text, no bare `SystemExit(1)`, no traceback.
+- The client retries connection errors inside its own download loop only, and never a 429/5xx answer to an
+  RPC. So it is asked for one attempt at a time (`max_retries=0`) and this module owns retries, backoff and
+  `Retry-After` for every request, resuming through the client's Range support (`.kaggle-partial` marker).
+- With `max_videos`, only the sampled videos are fetched, one file per request, instead of the 24 GB archive;
+  the sample is `discover.sample_per_category` over the listing, the same one `dfdx extract` draws.
+- A file appears under its final name only when complete (`<name>.part` until then), and each finished file
+  is a line in `download_ledger.jsonl`; the ledger and the sizes on disk decide what a rerun skips.
+- The archive is unpacked by this module, not by `zipfile.extractall`, which quietly rewrites `..` members
+  and writes symlink members as files: a member that would escape is refused by name, before anything is
+  written, and each member is written under a temporary name and renamed once zipfile has checked its CRC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import email.utils
+import errno
+import io
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import stat
+import sys
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import requests
+import urllib3.exceptions
+from tqdm import tqdm
+
+from dfdx.config import Config
+from dfdx.discover import Video, category_of, is_video_name, sample_per_category
+from dfdx.errors import SystemFault, UsageError
+
+log = logging.getLogger(__name__)
+
+LEDGER_NAME = "download_ledger.jsonl"
+PART_SUFFIX = ".part"  # a file being downloaded; the client keeps `<part>.kaggle-partial` beside it
+MARKER_SUFFIX = ".kaggle-partial"
+TEMP_SUFFIX = ".dfdx-tmp"  # an archive member being written
+METADATA_EXTENSIONS = (".csv", ".json", ".txt")
+DISK_MARGIN = 1.1  # unpacking needs the members' size plus file-system slack
+LIST_PAGE_SIZE = 200
+T = TypeVar("T")
+
+
+class CredentialsError(UsageError):
+    """No usable Kaggle credentials, or Kaggle rejected them: a file or a variable the user must fix."""
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched: retries ran out, or retrying cannot help (404, a bad answer)."""
+
+
+class ArchiveError(SystemFault):
+    """The archive cannot be unpacked safely: a member escapes the target, is a link, or the zip is broken."""
+
+
+class DiskSpaceError(SystemFault):
+    """Not enough free space for what is about to be written; says what is needed and what is free."""
+
+
+class IncompleteDownload(RuntimeError):
+    """The bytes on disk do not match the size the server announced or the listing gave; worth a retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """Timing knobs that are not user config: tests shrink them, real runs keep the defaults.
+
+    The retry count itself is `download.retries` in the config.
+    """
+
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    retry_after_max_s: float = 600.0
+    read_timeout_s: float = 60.0
+    chunk_bytes: int = 256 * 1024
+    progress_every_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    name: str  # POSIX path inside the dataset, as Kaggle's listing spells it
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRecord:
+    """One ledger line: something finished and verified, relative to the download dir."""
+
+    path: str
+    size_bytes: int
+    finished_at: str
+    kind: str = "file"  # "file" | "archive" | "member" (unpacked from the archive) | "unpacked" (all of it)
+    crc32: int | None = None
+
+    def to_line(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=True) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What a client exception means for the run: retry it, give up on it, or stop everything."""
+
+    kind: str  # "retry" | "credentials" | "not_found" | "disk_full" | "fatal"
+    reason: str
+    status: int | None = None
+    retry_after_s: float | None = None
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def split_slug(slug: str) -> tuple[str, str, int | None]:
+    """'owner/name' or 'owner/name/version' → parts; anything else is a config error."""
+    parts = slug.strip().strip("/").split("/")
+    if len(parts) in (2, 3) and all(parts):
+        if len(parts) == 2:
+            return parts[0], parts[1], None
+        if parts[2].isdigit():
+            return parts[0], parts[1], int(parts[2])
+    raise UsageError(
+        f"config key 'download.dataset': {slug!r} is not a Kaggle dataset 'owner/name' "
+        "(the part after kaggle.com/datasets/ in its URL)"
+    )
+
+
+def unsafe_reason(name: str) -> str | None:
+    """Why a dataset path must not be written under the target folder, or None when it may be."""
+    norm = name.replace("\\", "/")
+    if not norm.strip("/"):
+        return "has an empty name"
+    if "\0" in norm:
+        return "contains a NUL byte"
+    if norm.startswith("/") or re.match(r"[A-Za-z]:", norm):
+        return "is an absolute path"
+    if ".." in norm.split("/"):
+        return "climbs out of the target folder with '..'"
+    return None
+
+
+def member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why an archive member may not be unpacked; links are refused whatever their target."""
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    return unsafe_reason(info.filename)
+
+
+def local_path(root: Path, name: str) -> Path:
+    """Where a (safe) dataset path lands under root."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return root.joinpath(*parts)
+
+
+def is_metadata_name(name: str) -> bool:
+    return name.lower().endswith(METADATA_EXTENSIONS)
+
+
+def listed_videos(files: Iterable[RemoteFile], cfg: Config) -> list[Video]:
+    """Video records for the listing, as `discover` would build them once the files are on disk."""
+    root = Path(os.path.abspath(cfg.download.download_dir))
+    videos = []
+    for f in files:
+        if not is_video_name(f.name, cfg.discover.extensions) or unsafe_reason(f.name):
+            continue
+        category = category_of(f.name, cfg.discover.categories)
+        if category is not None:
+            videos.append(Video(path=local_path(root, f.name), rel=f.name, category=category))
+    return videos
+
+
+def select_files(files: Iterable[RemoteFile], cfg: Config) -> list[RemoteFile]:
+    """The videos `dfdx extract` will sample (`max_videos` per category, `seed`), sorted by path."""
+    files = list(files)
+    by_name = {f.name: f for f in files}
+    chosen = sample_per_category(listed_videos(files, cfg), cfg.max_videos, cfg.seed)
+    return [by_name[v.rel] for v in chosen]
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - loop always returns
+
+
+def summarize_listing(files: list[RemoteFile], cfg: Config) -> str:
+    """The `--list` table: videos and bytes per category, and what `max_videos` would fetch."""
+    videos = listed_videos(files, cfg)
+    chosen = {v.rel for v in sample_per_category(videos, cfg.max_videos, cfg.seed)}
+    sizes = {f.name: f.size_bytes for f in files}
+    rows: dict[str, list[int]] = {}
+    for v in videos:
+        row = rows.setdefault(v.category, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += sizes[v.rel]
+        if v.rel in chosen:
+            row[2] += 1
+            row[3] += sizes[v.rel]
+    in_videos = {v.rel for v in videos}
+    others = [f for f in files if f.name not in in_videos]
+    total = sum(f.size_bytes for f in files)
+    limit = "all" if cfg.max_videos is None else f"max {cfg.max_videos} per category"
+    lines = [
+        f"Kaggle dataset {cfg.download.dataset}: {len(files)} files, {fmt_bytes(total)}",
+        f"{'category':<12}{'videos':>8}{'size':>12}   {'to fetch (' + limit + ')':>28}{'size':>12}",
+    ]
+    for category in sorted(rows):
+        n, size, n_sel, size_sel = rows[category]
+        lines.append(f"{category:<12}{n:>8}{fmt_bytes(size):>12}   {n_sel:>28}{fmt_bytes(size_sel):>12}")
+    other_bytes = sum(f.size_bytes for f in others)
+    lines.append(
+        f"{'other files':<12}{len(others):>8}{fmt_bytes(other_bytes):>12}   (not a video in a category folder)"
+    )
+    if cfg.max_videos is None:
+        lines.append("Without --max-videos the whole archive is downloaded and unpacked.")
+    return "\n".join(lines)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify_failure(exc: BaseException) -> Failure:
+    """Sort what the client raised; it raises bare `requests` errors and never retries RPC answers."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        response = exc.response
+        status = response.status_code
+        rpc = response.request is not None and response.request.method == "POST"
+        where = "Kaggle's API" if rpc else "the download server"
+        detail = str(exc).strip()
+        reason = f"HTTP {status} from {where}" + (f" ({detail[:160]})" if detail and str(status) not in detail else "")
+        if status == 401 or (status == 403 and rpc):
+            return Failure("credentials", reason, status)
+        if status == 404:
+            return Failure("not_found", reason, status)
+        if status == 429:
+            return Failure("retry", reason, status, parse_retry_after(response.headers.get("Retry-After")))
+        if status in (403, 408) or status >= 500:  # a 403 on the GET: the signed link expired, ask anew
+            return Failure("retry", reason, status)
+        return Failure("fatal", reason, status)
+    if isinstance(
+        exc,
+        requests.ConnectionError
+        | requests.Timeout
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError
+        | urllib3.exceptions.HTTPError,
+    ):
+        return Failure("retry", f"connection problem ({type(exc).__name__}: {str(exc)[:160]})")
+    if isinstance(exc, IncompleteDownload):
+        return Failure("retry", f"incomplete download ({exc})")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return Failure("disk_full", f"disk full ({exc.strerror})")
+    return Failure("fatal", f"{type(exc).__name__}: {exc}")
+
+
+def retry_delay_s(attempt: int, failure: Failure, settings: TransferSettings) -> float:
+    """The server's Retry-After when it gave one, else exponential backoff with jitter."""
+    if failure.retry_after_s is not None:
+        return min(failure.retry_after_s, settings.retry_after_max_s)
+    base = min(settings.backoff_max_s, settings.backoff_s * 2**attempt)
+    return base * (0.5 + random.random() / 2)
+
+
+def credentials_help() -> str:
+    folder = os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"
+    path = f"{folder.rstrip('/')}/kaggle.json"
+    return (
+        "Create an API token at https://www.kaggle.com/settings/api, then do one of:\n"
+        f'  - save {path} with the content {{"username": "YOUR_USER", "key": "YOUR_KEY"}}\n'
+        f"    and run: chmod 600 {path}\n"
+        "    (set KAGGLE_CONFIG_DIR=/some/folder to keep kaggle.json in that folder instead)\n"
+        "  - export KAGGLE_USERNAME=YOUR_USER KAGGLE_KEY=YOUR_KEY\n"
+        "  - for a new-style access token: export KAGGLE_API_TOKEN=YOUR_TOKEN,\n"
+        "    or save the token alone in ~/.kaggle/access_token"
+    )
+
+
+# ---------------------------------------------------------------- the download ledger
+
+
+class DownloadLedger:
+    """Append-only JSONL of finished files, in the spirit of the extraction ledger.
+
+    Reading tolerates a torn last line (a kill while writing) and skips unreadable lines with a warning;
+    appends are flushed at once and fsynced at close. Data files are fsynced before they are renamed into
+    place, so a ledger line never describes bytes that are not on disk.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: dict[tuple[str, str], DownloadRecord] = {}
+        self._lock = threading.Lock()
+        self._file: Any = None
+        self._read()
+
+    def _read(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            lines = f.readlines()
+        names = {f.name for f in dataclasses.fields(DownloadRecord)}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                record = DownloadRecord(**{k: v for k, v in raw.items() if k in names})
+                if not isinstance(record.path, str) or not isinstance(record.size_bytes, int):
+                    raise ValueError("path or size_bytes of the wrong type")
+            except (ValueError, TypeError, AttributeError) as exc:
+                if number == len(lines) and not line.endswith("\n"):
+                    log.debug("%s: torn last line ignored", self.path)
+                else:
+                    log.warning("%s line %d is unreadable (%s); it is ignored", self.path, number, exc)
+                continue
+            self.records[(record.kind, record.path)] = record
+
+    def get(self, kind: str, path: str) -> DownloadRecord | None:
+        return self.records.get((kind, path))
+
+    def append(self, record: DownloadRecord) -> None:
+        with self._lock:
+            if self._file is None:
+                torn = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
+                self._file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - kept open
+                if torn:
+                    self._file.write("\n")
+            self._file.write(record.to_line())
+            self._file.flush()
+            self.records[(record.kind, record.path)] = record
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(self._file.fileno())
+                self._file.close()
+                self._file = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- progress
+
+
+class BytesProgress:
+    """One tqdm bar for bytes (files in the postfix) on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self, label: str, total_bytes: int, total_files: int, enabled: bool, every_s: float) -> None:
+        self.label = label
+        self.total_bytes = total_bytes
+        self.total_files = total_files
+        self.enabled = enabled
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self._last_line = self.started
+        self._shown = 0
+        self.bar: Any = None
+        if enabled and sys.stderr.isatty():
+            self.bar = tqdm(
+                total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                dynamic_ncols=True, file=sys.stderr,
+            )  # fmt: skip
+
+    def show(self, done_bytes: int, done_files: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            if self.bar.total != self.total_bytes:
+                self.bar.total = self.total_bytes
+            self.bar.update(done_bytes - self._shown)
+            self._shown = done_bytes
+            if self.total_files > 1:
+                self.bar.set_postfix(files=f"{done_files}/{self.total_files}", refresh=False)
+            return
+        now = time.monotonic()
+        if final or now - self._last_line >= self.every_s:
+            self._last_line = now
+            rate = (done_bytes - self._shown) / max(now - self.started, 1e-9) if final else None
+            pct = 100 * done_bytes / self.total_bytes if self.total_bytes else 100.0
+            files = f", {done_files}/{self.total_files} files" if self.total_files > 1 else ""
+            speed = f", {fmt_bytes(rate)}/s" if rate is not None and rate > 0 else ""
+            print(
+                f"[dfdx] {self.label}: {fmt_bytes(done_bytes)} of {fmt_bytes(self.total_bytes)} ({pct:.0f}%){files}"
+                f"{speed}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+async def _poll_progress(progress: BytesProgress, measure: Callable[[], tuple[int, int]]) -> None:
+    """Redraw from what is on disk: part files grow inside the client, which reports nothing."""
+    while True:
+        progress.show(*measure())
+        await asyncio.sleep(0.5)
+
+
+# ---------------------------------------------------------------- running the blocking client
+
+
+async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call in a daemon thread and await it.
+
+    Unlike `asyncio.to_thread`, the interpreter does not wait for a daemon thread at exit, so Ctrl-C ends a
+    run at once; the interrupted file keeps its `.part` bytes and resumes on the next run.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, fn(*args))
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name=f"dfdx-download-{getattr(fn, '__name__', 'call')}", daemon=True).start()
+    return await future
+
+
+def load_kaggle_api() -> Any:
+    """Import the client with its import-time output silenced; `import kaggle` authenticates and, without
+    credentials, prints its help text."""
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+    except ImportError as exc:
+        raise UsageError(
+            f"cannot import the kaggle client ({exc}); install it with: pip install 'kaggle==2.2.5' six"
+        ) from None
+    return KaggleApi()
+
+
+class KaggleDataset:
+    """The official client bound to one dataset: quiet, and one attempt per call (the caller retries)."""
+
+    def __init__(self, slug: str, settings: TransferSettings, api: Any = None) -> None:
+        self.slug = slug
+        self.owner, self.name, self.version = split_slug(slug)
+        self.settings = settings
+        self.api = api if api is not None else load_kaggle_api()
+
+    @property
+    def kaggle_json(self) -> Path:
+        """The kaggle.json the client reads (KAGGLE_CONFIG_DIR, else ~/.kaggle, else ~/.config/kaggle)."""
+        return Path(getattr(self.api, "config", "") or os.path.expanduser("~/.kaggle/kaggle.json"))
+
+    def authenticate(self) -> None:
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                self.api.authenticate()
+        except SystemExit:
+            raise CredentialsError(self._missing_message()) from None
+
+    def _missing_message(self) -> str:
+        looked = "KAGGLE_API_TOKEN, ~/.kaggle/access_token, KAGGLE_USERNAME/KAGGLE_KEY"
+        head = f"no Kaggle credentials found (looked at {looked} and {self.kaggle_json})."
+        if self.kaggle_json.is_file():
+            head = (
+                f'{self.kaggle_json} exists but holds no usable credentials: it must be JSON with "username" and "key".'
+            )
+        return f"{head}\n{credentials_help()}"
+
+    def credentials_source(self) -> str:
+        """Where the credentials the client used came from, in the client's own order of preference."""
+        if os.environ.get("KAGGLE_API_TOKEN"):
+            return "KAGGLE_API_TOKEN"
+        if os.path.isfile(os.path.expanduser("~/.kaggle/access_token")):
+            return "~/.kaggle/access_token"
+        if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+            return "KAGGLE_USERNAME/KAGGLE_KEY"
+        if self.kaggle_json.is_file():
+            return str(self.kaggle_json)
+        return "the cached OAuth login (~/.kaggle/credentials.json)"
+
+    def rejected_message(self, failure: Failure) -> str:
+        why = f"Kaggle rejected the credentials from {self.credentials_source()} ({failure.reason})."
+        if failure.status == 403:
+            why += (
+                f" The key may be wrong, or this account may not download {self.slug}: open "
+                f"https://www.kaggle.com/datasets/{self.owner}/{self.name} and accept its rules if it has any."
+            )
+        else:
+            why += " Check the user name and key, or create a new token."
+        return f"{why}\n{credentials_help()}"
+
+    def permission_warning(self) -> str | None:
+        path = self.kaggle_json
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return f"{path} can be read by other users of this machine; run: chmod 600 {path}"
+        return None
+
+    def list_page(self, page_token: str | None) -> tuple[list[RemoteFile], str]:
+        response = self.api.dataset_list_files(self._slug_for_client(), page_token, LIST_PAGE_SIZE)
+        if response.error_message:
+            raise DownloadError(f"Kaggle could not list the files of {self.slug}: {response.error_message}")
+        files = [RemoteFile(f.name, int(f.total_bytes or 0)) for f in response.files or [] if f and f.name]
+        return files, response.next_page_token or ""
+
+    def _slug_for_client(self) -> str:
+        return self.slug if self.version is None else f"{self.owner}/{self.name}/{self.version}"
+
+    def fetch(
+        self, file_name: str | None, outfile: Path, check_space: Callable[[int | None], None] | None = None
+    ) -> str:
+        """One attempt at one file (or, with file_name None, the whole archive) into outfile.
+
+        Resumes a partial outfile through the client (Range + If-Range, its `.kaggle-partial` marker).
+        Returns the URL the bytes came from (its name tells whether Kaggle wrapped the file in a zip).
+        """
+        from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
+
+        request = ApiDownloadDatasetRequest()
+        request.owner_slug = self.owner
+        request.dataset_slug = self.name
+        if self.version is not None:
+            request.dataset_version_number = self.version
+        if file_name is not None:
+            request.file_name = file_name
+        outfile.parent.mkdir(parents=True, exist_ok=True)
+        with self.api.build_kaggle_client() as kaggle:
+            response = kaggle.datasets.dataset_api_client.download_dataset(request)
+            try:
+                length = response.headers.get("Content-Length")
+                size = int(length) if length and length.isdigit() else None
+                if check_space is not None:
+                    check_space(size)
+                validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+                resumable = response.headers.get("Accept-Ranges") == "bytes"
+                can_resume = getattr(self.api, "_can_resume_partial", None)
+                if can_resume is not None and can_resume(str(outfile), True, resumable, validator, size):
+                    # The client will open its own Range request and never read this full body: hang up
+                    # now rather than let the server push bytes that are thrown away.
+                    response.close()
+                try:
+                    self.api.download_file(
+                        response, str(outfile), kaggle.http_client(), quiet=True, resume=True,
+                        chunk_size=self.settings.chunk_bytes, max_retries=0, timeout=self.settings.read_timeout_s,
+                    )  # fmt: skip
+                except ValueError as exc:  # the client's size check, or a header it could not parse
+                    raise IncompleteDownload(str(exc)) from exc
+            finally:
+                response.close()
+            return str(response.url)
+
+
+# ---------------------------------------------------------------- one run
+
+
+class DownloadRun:
+    """One `dfdx download`: authenticate, list, then either the sampled files or the whole archive."""
+
+    def __init__(self, cfg: Config, settings: TransferSettings, unpack_all: bool, client: KaggleDataset) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.unpack_all = unpack_all
+        self.client = client
+        self.dest = Path(os.path.abspath(cfg.download.download_dir))
+        self.retries = max(0, cfg.download.retries)
+        self.ledger: DownloadLedger | None = None
+        self.show_progress = not cfg.quiet
+
+    # -- retries
+
+    async def retrying(self, what: str, fn: Callable[..., T], *args: Any, not_found: str | None = None) -> T:
+        """Call fn in a worker thread until it succeeds, retrying what is worth retrying."""
+        attempt = 0
+        while True:
+            try:
+                return await in_daemon_thread(fn, *args)
+            except (UsageError, SystemFault, DownloadError):
+                raise
+            except Exception as exc:
+                failure = classify_failure(exc)
+            if failure.kind == "credentials":
+                raise CredentialsError(self.client.rejected_message(failure))
+            if failure.kind == "disk_full":
+                raise SystemFault(f"{what}: {failure.reason} in {self.dest}; free some space and run again")
+            if failure.kind == "not_found":
+                raise DownloadError(f"{what}: {not_found or failure.reason}")
+            if failure.kind != "retry" or attempt >= self.retries:
+                tries = f"; gave up after {attempt} retries" if attempt else ""
+                raise DownloadError(f"{what}: {failure.reason}{tries}")
+            delay = retry_delay_s(attempt, failure, self.settings)
+            waited = " (Retry-After)" if failure.retry_after_s is not None else ""
+            log.warning(
+                "%s: %s; retry %d of %d in %.1f s%s", what, failure.reason, attempt + 1, self.retries, delay, waited
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    # -- the whole command
+
+    async def run(self, list_only: bool) -> int:
+        warning = self.client.permission_warning()
+        if warning:
+            log.warning("%s", warning)
+        await self.retrying("checking Kaggle credentials", self.client.authenticate)
+        files = await self.list_files()
+        if list_only:
+            print(summarize_listing(files, self.cfg), flush=True)
+            return 0
+        try:
+            self.dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemFault(f"cannot create the download folder {self.dest}: {exc.strerror or exc}") from None
+        self.ledger = DownloadLedger(self.dest / LEDGER_NAME)
+        try:
+            if self.cfg.max_videos is None:
+                return await self.whole_archive(files)
+            return await self.sampled_files(files)
+        finally:
+            self.ledger.close()
+
+    async def list_files(self) -> list[RemoteFile]:
+        """Every page of the listing (Kaggle pages it, 20 a page by default)."""
+        files: list[RemoteFile] = []
+        token: str | None = None
+        seen: set[str] = set()
+        missing = (
+            f"dataset {self.client.slug} was not found on Kaggle (or is private to another account); "
+            "check config key 'download.dataset'"
+        )
+        while True:
+            page, token = await self.retrying(
+                f"listing the files of {self.client.slug}", self.client.list_page, token, not_found=missing
+            )
+            files.extend(page)
+            if not token or token in seen:
+                break
+            seen.add(token)
+        if not files:
+            raise DownloadError(f"Kaggle lists no files in {self.client.slug}")
+        return files
+
+    # -- partial download: the sampled videos, one file per request
+
+    async def sampled_files(self, files: list[RemoteFile]) -> int:
+        assert self.ledger is not None
+        for f in files:
+            if unsafe_reason(f.name):
+                log.warning("skipping %r from the listing: it %s", f.name, unsafe_reason(f.name))
+        selected = select_files(files, self.cfg)
+        if not selected:
+            folders = sorted({str(PurePosixPath(f.name).parent) for f in files if "/" in f.name})[:10]
+            raise UsageError(
+                f"no video in {self.client.slug} lies in a category folder "
+                f"(config key 'discover.categories': {', '.join(self.cfg.discover.categories)}); "
+                f"folders in the dataset: {', '.join(folders) or 'none'}"
+            )
+        todo = [f for f in selected if not self.already_have(f)]
+        have = len(selected) - len(todo)
+        total_bytes = sum(f.size_bytes for f in selected)
+        parts = {f.name: self.part_path(f) for f in todo}
+        left = sum(f.size_bytes - _size(parts[f.name]) for f in todo)
+        self.check_space(left, f"the {len(todo)} videos left to download")
+        if not todo:
+            self.say(f"all {len(selected)} selected videos are already in {self.dest}")
+            return 0
+        pending = set(todo)
+        done_bytes = sum(f.size_bytes for f in selected if f not in pending)
+        done_files = have
+        in_flight: set[str] = set()
+
+        def measure() -> tuple[int, int]:
+            return done_bytes + sum(_size(parts[name]) for name in list(in_flight)), done_files
+
+        progress = BytesProgress(
+            "download", total_bytes, len(selected), self.show_progress, self.settings.progress_every_s
+        )
+        poller = asyncio.create_task(_poll_progress(progress, measure))
+        semaphore = asyncio.Semaphore(max(1, self.cfg.download.concurrency))
+
+        async def one(f: RemoteFile) -> str | None:
+            nonlocal done_bytes, done_files
+            async with semaphore:
+                in_flight.add(f.name)
+                try:
+                    await self.retrying(f.name, self.fetch_file, f, not_found=self.single_file_404(f))
+                except DownloadError as exc:
+                    return str(exc)
+                finally:
+                    in_flight.discard(f.name)
+            assert self.ledger is not None
+            self.ledger.append(DownloadRecord(f.name, f.size_bytes, _now(), "file"))
+            done_bytes += f.size_bytes
+            done_files += 1
+            return None
+
+        tasks = [asyncio.create_task(one(f)) for f in todo]
+        try:
+            errors = [e for e in await asyncio.gather(*tasks) if e]
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            progress.show(*measure(), final=True)
+            progress.close()
+        fetched = len(todo) - len(errors)
+        if errors:
+            shown = "\n  ".join(errors[:10]) + (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "")
+            raise DownloadError(
+                f"{len(errors)} of {len(selected)} files could not be downloaded:\n  {shown}\n"
+                f"{fetched + have} are in {self.dest}; run the same command again to resume"
+            )
+        self.say(f"downloaded {fetched} videos into {self.dest} ({have} were already there)")
+        return 0
+
+    def single_file_404(self, f: RemoteFile) -> str:
+        return (
+            f"Kaggle answered 404 for this single file; some large datasets do not serve single files. "
+            f"Run without --max-videos to fetch the whole archive of {self.client.slug}"
+        )
+
+    def part_path(self, f: RemoteFile) -> Path:
+        final = local_path(self.dest, f.name)
+        return final.with_name(final.name + PART_SUFFIX)
+
+    def already_have(self, f: RemoteFile) -> bool:
+        """In the ledger with this size and on disk with it; a complete file without its line (a kill between
+        rename and append) is adopted."""
+        assert self.ledger is not None
+        final = local_path(self.dest, f.name)
+        if _size(final) != f.size_bytes or not final.is_file():
+            return False
+        record = self.ledger.get("file", f.name)
+        if record is None or record.size_bytes != f.size_bytes:
+            self.ledger.append(DownloadRecord(f.name, f.size_bytes, _now(), "file"))
+        return True
+
+    def fetch_file(self, f: RemoteFile) -> None:
+        """Blocking: one attempt at one listed file, ending with it under its final name, size checked."""
+        final = local_path(self.dest, f.name)
+        part = final.with_name(final.name + PART_SUFFIX)
+        if part.is_file() and part.stat().st_size == f.size_bytes:  # all bytes arrived, the rename did not
+            _settle(part, final)
+            return
+        url = self.client.fetch(f.name, part)
+        served = unquote(PurePosixPath(urlsplit(url).path).name)
+        if served == final.name + ".zip" and not f.name.lower().endswith(".zip"):
+            _unwrap_single(part, final, f.size_bytes)
+            return
+        size = _size(part)
+        if size != f.size_bytes:
+            _remove(part, _marker(part))
+            raise IncompleteDownload(f"got {size} bytes where the listing says {f.size_bytes}")
+        _settle(part, final)
+
+    # -- whole archive, then a safe unpack
+
+    def wanted_member(self, name: str) -> bool:
+        return self.unpack_all or is_video_name(name, self.cfg.discover.extensions) or is_metadata_name(name)
+
+    async def whole_archive(self, files: list[RemoteFile]) -> int:
+        assert self.ledger is not None
+        ledger = self.ledger
+        archive = self.dest / f"{self.client.name}.zip"
+        part = archive.with_name(archive.name + PART_SUFFIX)
+        if self.unpacked_before(archive):
+            self.say(f"{self.client.slug} is already downloaded and unpacked in {self.dest}")
+            return 0
+        record = ledger.get("archive", archive.name)
+        if not (record and archive.is_file() and record.size_bytes == archive.stat().st_size):
+            unpack_left = sum(
+                f.size_bytes for f in files if self.wanted_member(f.name) and not ledger.get("member", f.name)
+            )
+
+            def check_space(archive_bytes: int | None) -> None:
+                archive_left = (archive_bytes or sum(f.size_bytes for f in files)) - _size(part)
+                self.check_space(
+                    archive_left + unpack_left,
+                    "the archive and its unpacked files",
+                    detail=f"{fmt_bytes(archive_left)} of archive to download, "
+                    f"{fmt_bytes(unpack_left * DISK_MARGIN)} to unpack",
+                    margin_on=unpack_left,
+                )
+
+            estimate = sum(f.size_bytes for f in files)
+            progress = BytesProgress("download", estimate, 1, self.show_progress, self.settings.progress_every_s)
+            poller = asyncio.create_task(_poll_progress(progress, lambda: (_size(part), 0)))
+            try:
+                await self.retrying(
+                    f"the archive of {self.client.slug}", self.fetch_archive, part, archive, check_space
+                )
+            finally:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+                got = _size(archive) or _size(part)
+                progress.total_bytes = max(progress.total_bytes, got)
+                progress.show(got, int(archive.is_file()), final=True)
+                progress.close()
+            ledger.append(DownloadRecord(archive.name, archive.stat().st_size, _now(), "archive"))
+        extracted, skipped, ignored = await in_daemon_thread(self.unpack, archive)
+        ledger.append(DownloadRecord(archive.name, archive.stat().st_size, _now(), "unpacked"))
+        note = f"; {ignored} members that are neither videos nor metadata were left in the archive" if ignored else ""
+        if self.cfg.download.delete_archive:
+            _remove(archive)
+            note += "; the archive was deleted after every member was verified"
+        self.say(f"unpacked {extracted} files into {self.dest} ({skipped} were already there){note}")
+        return 0
+
+    def fetch_archive(self, part: Path, archive: Path, check_space: Callable[[int | None], None]) -> None:
+        self.client.fetch(None, part, check_space)
+        _settle(part, archive)
+
+    def unpacked_before(self, archive: Path) -> bool:
+        """The ledger says the archive was fully unpacked and every member it lists is still on disk."""
+        assert self.ledger is not None
+        if self.ledger.get("unpacked", archive.name) is None or (self.unpack_all and archive.is_file()):
+            return False
+        members = [r for (kind, _), r in self.ledger.records.items() if kind == "member"]
+        return all(_size(local_path(self.dest, r.path)) == r.size_bytes for r in members)
+
+    def unpack(self, archive: Path) -> tuple[int, int, int]:
+        """Blocking: check every member, then write the wanted ones atomically; returns (new, kept, ignored)."""
+        assert self.ledger is not None
+        try:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as exc:
+            aside = archive.with_name(archive.name + ".corrupt")
+            with contextlib.suppress(OSError):
+                os.replace(archive, aside)
+            raise ArchiveError(
+                f"{archive.name} is not a complete zip archive ({exc}): the server sent a truncated or corrupt "
+                f"file. It was moved to {aside}; run the same command again to download it anew"
+            ) from None
+        with zf:
+            infos = zf.infolist()
+            for info in infos:
+                problem = member_problem(info)
+                if problem:
+                    raise ArchiveError(
+                        f"refusing to unpack {archive.name}: member {info.filename!r} {problem}; "
+                        f"nothing was unpacked from it into {self.dest}"
+                    )
+            wanted = [i for i in infos if not i.is_dir() and self.wanted_member(i.filename)]
+            ignored = sum(1 for i in infos if not i.is_dir()) - len(wanted)
+            todo = [i for i in wanted if not self.member_done(i)]
+            need = sum(i.file_size for i in todo)
+            self.check_space(need, f"unpacking {len(todo)} files", margin_on=need)
+            progress = BytesProgress("unpack", need, len(todo), self.show_progress, self.settings.progress_every_s)
+            written = 0
+            try:
+                for n, info in enumerate(todo, start=1):
+                    self.unpack_member(zf, info, archive)
+                    written += info.file_size
+                    progress.show(written, n)
+                progress.show(written, len(todo), final=True)
+            finally:
+                progress.close()
+        return len(todo), len(wanted) - len(todo), ignored
+
+    def member_done(self, info: zipfile.ZipInfo) -> bool:
+        assert self.ledger is not None
+        record = self.ledger.get("member", info.filename)
+        return (
+            record is not None
+            and record.size_bytes == info.file_size
+            and record.crc32 == info.CRC
+            and _size(local_path(self.dest, info.filename)) == info.file_size
+        )
+
+    def unpack_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path) -> None:
+        """Write one member under a temporary name, let zipfile check its CRC on the way, then rename it."""
+        assert self.ledger is not None
+        final = local_path(self.dest, info.filename)
+        temp = final.with_name(final.name + TEMP_SUFFIX)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source, open(temp, "wb") as out:
+                shutil.copyfileobj(source, out, self.settings.chunk_bytes)  # BadZipFile on a CRC mismatch
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            _remove(temp)
+            raise ArchiveError(
+                f"{archive.name}: member {info.filename!r} is damaged ({exc}); delete {archive} and run again"
+            ) from None
+        except OSError as exc:
+            _remove(temp)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskSpaceError(f"disk full while unpacking {info.filename!r} into {self.dest}") from None
+            raise
+        self.ledger.append(DownloadRecord(info.filename, info.file_size, _now(), "member", info.CRC))
+
+    # -- shared
+
+    def check_space(self, needed: int, what: str, detail: str = "", margin_on: int = 0) -> None:
+        """Refuse to start writing what cannot fit; `margin_on` bytes get the unpacking margin."""
+        needed = int(needed + margin_on * (DISK_MARGIN - 1))
+        if needed <= 0:
+            return
+        free = shutil.disk_usage(self.dest).free
+        if needed > free:
+            detail = f" ({detail})" if detail else ""
+            raise DiskSpaceError(
+                f"not enough free space in {self.dest} for {what}: needs {fmt_bytes(needed)}{detail}, "
+                f"{fmt_bytes(free)} is free. Free some space, pick another --download-dir, "
+                "or use --max-videos N to fetch only N videos per category"
+            )
+
+    def say(self, message: str) -> None:
+        if not self.cfg.quiet:
+            print(f"[dfdx] {message}", file=sys.stderr, flush=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _marker(part: Path) -> Path:
+    return part.with_name(part.name + MARKER_SUFFIX)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _settle(part: Path, final: Path) -> None:
+    """Make a complete part file durable, then give it its final name (the client leaves it un-synced)."""
+    with open(part, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(part, final)
+    _remove(_marker(part))
+
+
+def _unwrap_single(wrapper: Path, final: Path, expected_size: int) -> None:
+    """Kaggle serves some large files zipped (`name.zip` for `name`): unpack the one member, CRC checked."""
+    temp = final.with_name(final.name + TEMP_SUFFIX)
+    try:
+        with zipfile.ZipFile(wrapper) as zf:
+            members = [i for i in zf.infolist() if not i.is_dir()]
+            if len(members) != 1 or stat.S_ISLNK(members[0].external_attr >> 16):
+                raise IncompleteDownload(f"{wrapper.name} should hold exactly one regular file")
+            with zf.open(members[0]) as source, open(temp, "wb") as out:
+                shutil.copyfileobj(source, out)
+                out.flush()
+                os.fsync(out.fileno())
+    except (zipfile.BadZipFile, EOFError) as exc:
+        _remove(temp, wrapper, _marker(wrapper))
+        raise IncompleteDownload(f"the zipped download is damaged ({exc})") from None
+    if _size(temp) != expected_size:
+        _remove(temp, wrapper, _marker(wrapper))
+        raise IncompleteDownload(f"unzipped {_size(temp)} bytes where the listing says {expected_size}")
+    os.replace(temp, final)
+    _remove(wrapper, _marker(wrapper))
+
+
+# ---------------------------------------------------------------- entry points
+
+
+async def download_async(
+    cfg: Config,
+    *,
+    list_only: bool = False,
+    unpack_all: bool = False,
+    settings: TransferSettings | None = None,
+    client: KaggleDataset | None = None,
+) -> int:
+    """`dfdx download` inside a running loop; returns the exit code and prints at most one error message.
+
+    0: done. 1: a download or unpack failed (what was finished is kept; rerunning resumes). 2: credentials,
+    dataset name or other input the user must fix.
+    """
+    settings = settings or TransferSettings()
+    try:
+        client = client or KaggleDataset(cfg.download.dataset, settings)
+        return await DownloadRun(cfg, settings, unpack_all, client).run(list_only)
+    except UsageError as exc:  # includes CredentialsError
+        _error(str(exc))
+        return 2
+    except (DownloadError, SystemFault) as exc:
+        _error(str(exc))
+        return 1
+
+
+def download(cfg: Config, *, list_only: bool = False, unpack_all: bool = False) -> int:
+    """`dfdx download`: the sampled videos (`max_videos` per category) or the whole archive, unpacked.
+
+    Ctrl-C stops at once with exit code 130; the next run resumes.
+    """
+    try:
+        return asyncio.run(download_async(cfg, list_only=list_only, unpack_all=unpack_all))
+    except KeyboardInterrupt:
+        _error("interrupted; run the same command again to resume (finished files are kept)")
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"dfdx download: {message}", file=sys.stderr, flush=True)
