@@ -52,7 +52,9 @@ def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., P
     return add
 
 
-def run_dfdx(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+def run_dfdx(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """`python -m dfdx ...` as a user runs it: a real process, real exit code, real stderr."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "dfdx", *args], capture_output=True, text=True,

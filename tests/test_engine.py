@@ -4,11 +4,11 @@ its colours, the names, the ledger, and how bad input is recorded."""
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def test_variable_frame_rate(tmp_path, dataset, video_cache):
     src = video_cache("vfr.mp4", frames=40, rate="25", pts_expr="if(lt(N,20),N*0.04,0.8+(N-20)*0.1)/TB",
                       output_args=("-video_track_timescale", "1000"))  # fmt: skip
     times, end = _frame_times(src)
-    assert len({round(b - a, 3) for a, b in zip(times, times[1:], strict=False)}) >= 3  # really VFR
+    assert len({round(b - a, 3) for a, b in itertools.pairwise(times)}) >= 3  # really VFR
     root = dataset(f"{FAKE}/01_02__vfr__AAAAAAAA.mp4", src)
     out = tmp_path / "out"
     positions = [Fraction(1, 3), Fraction(1, 2), Fraction(9, 10), Fraction(1, 100)]
@@ -181,7 +181,7 @@ def test_file_names_are_data(tmp_path, dataset, video_cache):
         assert frame_indices(out, entry) == [10, 15, 20]
         for frame in entry["frames"]:
             name = frame["path"].split("/", 1)[1]
-            assert all(c.isalnum() and c.isascii() or c in "._-" for c in name), name
+            assert all((c.isalnum() and c.isascii()) or c in "._-" for c in name), name
     assert not (Path.cwd() / "pwned").exists()
 
 
