@@ -862,7 +862,7 @@ class DownloadRun:
             ledger.append(DownloadRecord(archive.name, archive.stat().st_size, _now(), "archive"))
         extracted, skipped, ignored = await in_daemon_thread(self.unpack, archive)
         ledger.append(DownloadRecord(archive.name, archive.stat().st_size, _now(), "unpacked"))
-        note = f"; {ignored} members that are neither videos nor metadata were left in the archive" if ignored else ""
+        note = f"; {ignored} other files (not videos nor metadata) were left in the archive" if ignored else ""
         if self.cfg.download.delete_archive:
             _remove(archive)
             note += "; the archive was deleted after every member was verified"
