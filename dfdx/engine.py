@@ -109,6 +109,8 @@ def entry_is_done(entry: LedgerEntry | None, params: dict[str, object], out: Pat
         return False
     if entry.status == "failed":
         return not retry_failed
+    if entry.status == "requeued":
+        return False
     if entry.params != params or not entry.frames:
         return False
     for frame in entry.frames:
@@ -143,7 +145,7 @@ class Engine:
         require_tools("ffmpeg", "ffprobe")
         videos = select_videos(self.cfg)
         check_output_dir(self.out)
-        with OutputLock(self.out):
+        with OutputLock(self.out), file_logging(self.out):
             removed = remove_temp_files(self.out)
             if removed:
                 log.warning("removed %d temp file(s) left by an interrupted run", removed)
@@ -304,29 +306,35 @@ def _require_regular_file(path: Path) -> None:
         raise NotAVideo("cannot open: permission denied")
 
 
-def setup_logging(out: Path, verbose: bool, quiet: bool) -> logging.Handler | None:
-    """Warnings and errors (with their video) go to OUTPUT/extraction.log; --verbose mirrors all."""
+def console_logging(verbose: bool, quiet: bool) -> logging.Handler:
+    """--verbose mirrors the whole log to the console; by default only warnings and errors."""
     root = logging.getLogger("dfdx")
     root.setLevel(logging.INFO)
     console = TqdmSafeHandler()
     console.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("[dfdx] %(levelname)s %(message)s"))
     root.addHandler(console)
-    file_handler = None
-    with contextlib.suppress(OSError):
-        out.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(out / LOG_NAME, encoding="utf-8")
-        file_handler.setLevel(logging.INFO)
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root.addHandler(file_handler)
-    return file_handler
+    return console
+
+
+@contextlib.contextmanager
+def file_logging(out: Path) -> Iterator[None]:
+    """Warnings and errors, each with its video, kept in OUTPUT/extraction.log (appended across runs)."""
+    handler = logging.FileHandler(out / LOG_NAME, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("dfdx").addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger("dfdx").removeHandler(handler)
+        handler.close()
 
 
 def run_extract(cfg: Config) -> int:
     """`dfdx extract`: run the engine under signal handling; print the summary; return the exit code."""
     out = Path(cfg.output_dir)
-    handlers_before = list(logging.getLogger("dfdx").handlers)
-    setup_logging(out, cfg.verbose, cfg.quiet)
+    console = console_logging(cfg.verbose, cfg.quiet)
     t0 = time.monotonic()
     try:
         stats = asyncio.run(_run_with_signals(cfg))
@@ -334,9 +342,7 @@ def run_extract(cfg: Config) -> int:
         print(f"dfdx: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     finally:
-        for handler in logging.getLogger("dfdx").handlers[len(handlers_before):]:
-            handler.close()
-            logging.getLogger("dfdx").removeHandler(handler)
+        logging.getLogger("dfdx").removeHandler(console)
     wall = time.monotonic() - t0
     if stats.fault is not None:
         print(f"dfdx: error: {stats.fault}", file=sys.stderr)

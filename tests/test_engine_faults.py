@@ -1,0 +1,148 @@
+"""Faults of the system stop the run with one clear message and lose nothing: ffmpeg missing, output
+not writable, disk full, the dataset vanishing, a hung child."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dfdx.ledger import read_ledger
+from tests.conftest import FAKE, REAL, dataset_files, have_root, ledger_lines, run_dfdx
+
+needs_root = pytest.mark.skipif(not have_root(), reason="mounting a tmpfs needs root")
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
+                              str(path)], capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def small_dataset(dataset: Callable[..., Path], video_cache: Callable[..., Path]) -> Path:
+    root = None
+    for i in range(5):
+        src = video_cache(f"f{i}.mp4", frames=40 + i, size=(320, 180))
+        root = dataset(f"{REAL}/{i:02d}__f.mp4", src)
+        root = dataset(f"{FAKE}/{i:02d}_{i + 1:02d}__f__FAULT00{i}.mp4", src)
+    assert root is not None
+    return root
+
+
+def test_ffmpeg_missing_says_how_to_install(small_dataset, tmp_path):
+    out = tmp_path / "out"
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out),
+                    env={"PATH": str(empty_bin)})  # fmt: skip
+    assert done.returncode == 1
+    assert "ffmpeg was not found on PATH" in done.stderr and "apt-get install ffmpeg" in done.stderr
+    assert done.stderr.count("\n") <= 2 and "Traceback" not in done.stderr
+    assert not (out / "extraction_ledger.jsonl").exists()
+
+
+def test_output_not_writable(small_dataset, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(blocker / "out"))
+    assert done.returncode == 1
+    assert "is not writable" in done.stderr and "Traceback" not in done.stderr
+
+
+@needs_root
+def test_output_on_a_read_only_mount(small_dataset, tmp_path):
+    with tmpfs(tmp_path / "ro", "1m", "ro") as ro:
+        done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(ro / "out"))
+    assert done.returncode == 1
+    assert "is not writable" in done.stderr and "Read-only file system" in done.stderr
+
+
+@needs_root
+def test_disk_full_stops_once_and_resume_completes(small_dataset, tmp_path):
+    reference = tmp_path / "reference"
+    first = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(reference), "-q")
+    assert first.returncode == 0
+    with tmpfs(tmp_path / "small", "160k") as mount:
+        out = mount / "out"
+        done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out))
+        assert done.returncode == 1, done.stderr
+        assert "disk full" in done.stderr and str(out) in done.stderr and "MB free" in done.stderr
+        assert "need about" in done.stderr
+        assert done.stderr.count("disk full") == 1  # one message, not one per video
+        entries, problems = read_ledger(out / "extraction_ledger.jsonl")
+        assert all(e.status == "ok" for e in entries)  # no video was blamed for the disk
+        assert 0 < len(entries) < 10 and len(problems) <= 1
+        assert list(out.rglob(".dfdx-tmp-*")) == []
+        subprocess.run(["mount", "-o", "remount,size=4m", str(mount)], check=True)
+        resumed = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out))
+        assert resumed.returncode == 0, resumed.stderr
+        assert dataset_files(out) == dataset_files(reference)
+
+
+def test_dataset_vanishing_mid_run_is_one_fault(small_dataset, tmp_path):
+    """A wrapper ffprobe renames the dataset away on its third call, as an unmount would."""
+    out = tmp_path / "out"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    counter = tmp_path / "calls"
+    real_ffprobe = shutil.which("ffprobe")
+    (bin_dir / "ffprobe").write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        f"c = {str(counter)!r}\n"
+        "n = int(open(c).read()) + 1 if os.path.exists(c) else 1\n"
+        "open(c, 'w').write(str(n))\n"
+        f"if n == 3: os.rename({str(small_dataset)!r}, {str(small_dataset) + '-gone'!r})\n"
+        f"os.execv({real_ffprobe!r}, [{real_ffprobe!r}, *sys.argv[1:]])\n"
+    )
+    (bin_dir / "ffprobe").chmod(0o755)
+    (bin_dir / "ffmpeg").symlink_to(shutil.which("ffmpeg"))
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out), "--num-workers", "1",
+                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "disappeared during the run" in done.stderr
+    entries = ledger_lines(out)
+    assert all(e["status"] == "ok" for e in entries) and len(entries) == 2
+
+
+def test_hung_child_is_killed_and_fails_only_its_video(small_dataset, tmp_path):
+    fifo = small_dataset / REAL / "99__fifo.mp4"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out), "--timeout", "2")
+    assert done.returncode == 0, done.stderr
+    entries = {Path(e["video"]).name: e for e in ledger_lines(out)}
+    assert entries["99__fifo.mp4"]["status"] == "failed"
+    assert "not a regular file" in entries["99__fifo.mp4"]["error"]
+    assert sum(e["status"] == "ok" for e in entries.values()) == 10
+
+
+def test_child_timeout_fails_the_video(small_dataset, tmp_path):
+    """An ffmpeg that hangs (a wrapper that sleeps) is killed after --timeout and only its video fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").write_text("#!/bin/sh\nexec sleep 60\n")
+    (bin_dir / "ffmpeg").chmod(0o755)
+    (bin_dir / "ffprobe").symlink_to(shutil.which("ffprobe"))
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out), "--timeout", "1",
+                    "--max-videos", "1", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = ledger_lines(out)
+    assert [e["status"] for e in entries] == ["failed", "failed"]
+    assert all("took longer than 1 s and was stopped" in e["error"] for e in entries)
+    assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).stdout == b""
