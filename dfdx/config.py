@@ -45,6 +45,19 @@ class ExtractConfig:
     seek: str = "exact"
     grabber: str = "ffmpeg"
     batch_size: int = 16
+    balance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SplitConfig:
+    """`dfdx split`: train/val/test shares of each class; actors never cross splits."""
+
+    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfig:
+    html: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,8 @@ class Config:
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     @property
     def workers(self) -> int:
@@ -231,6 +246,11 @@ def _check(cfg: Any, prefix: str) -> None:
         for n in counts:
             if n is not None and not 1 <= n <= 99:
                 raise ConfigError(f"config key 'extract.frames': {n!r} is not in 1..99")
+    if isinstance(cfg, SplitConfig) and (
+        len(cfg.ratios) != 3 or min(cfg.ratios) < 0 or abs(sum(cfg.ratios) - 1) > 1e-6 or cfg.ratios[0] == 0
+    ):
+        raise ConfigError(f"config key 'split.ratios': {list(cfg.ratios)!r} must be three shares "
+                          "(train, val, test) >= 0 that sum to 1, train > 0")  # fmt: skip
     if isinstance(cfg, DiscoverConfig):
         for ext in cfg.extensions:
             if not ext.startswith("."):

@@ -25,6 +25,7 @@ import aiofiles
 from dfdx.errors import DiskFull
 
 LEDGER_NAME = "extraction_ledger.jsonl"
+STATUSES = ("ok", "failed", "requeued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class FrameEntry:
 class LedgerEntry:
     video: str  # relative to the dataset root, POSIX
     category: str
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "requeued" (verify --fix found bad frames: the next extract redoes it)
     params: dict[str, Any]
     finished_at: str
     started_at: str
@@ -66,7 +67,7 @@ class LedgerEntry:
         data = {k: v for k, v in raw.items() if k in names}
         data["frames"] = [FrameEntry(**f) for f in raw.get("frames") or []]
         entry = cls(**data)
-        if entry.status not in ("ok", "failed") or not isinstance(entry.video, str):
+        if entry.status not in STATUSES or not isinstance(entry.video, str):
             raise ValueError(f"status {entry.status!r} / video {entry.video!r}")
         return entry
 

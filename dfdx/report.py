@@ -59,7 +59,8 @@ def build_report(out: Path) -> dict[str, Any]:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "output_dir": os.path.abspath(out),
         "videos": {
-            cat: {"videos": c["videos"], "ok": c["ok"], "failed": c["failed"]} for cat, c in sorted(videos.items())
+            cat: {"videos": c["videos"], "ok": c["ok"], "failed": c["videos"] - c["ok"]}  # failed or requeued
+            for cat, c in sorted(videos.items())
         },
         "totals": {
             "videos": total,
