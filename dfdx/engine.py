@@ -22,16 +22,20 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from dfdx import __version__
+from dfdx.balance import balance_note, positions_by_category
 from dfdx.children import Children, ChildTimeout, require_tools
-from dfdx.config import Config, positions_for
+from dfdx.config import Config
 from dfdx.discover import Video, discover, sample_per_category
 from dfdx.errors import DiskFull, SystemFault, UsageError
 from dfdx.grab import TEMP_PREFIX, GrabError, decode_frames, write_frames
+from dfdx.grab_pyav import PyAVGrabber
 from dfdx.ledger import LEDGER_NAME, FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
 from dfdx.lock import OutputLock
 from dfdx.plan import fingerprint, frame_filename, make_plan
@@ -129,6 +133,7 @@ class Engine:
         self.root = Path(cfg.dataset_path).absolute()
         self.children = Children(cfg.workers)
         self.threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+        self.pyav = PyAVGrabber(cfg.workers) if cfg.extract.grabber == "pyav" else None
         self.stats = RunStats()
         self.run_id = uuid.uuid4().hex[:12]
         self.versions: dict[str, str] = {}
@@ -136,14 +141,19 @@ class Engine:
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = asyncio.Event()
         self.progress: Progress | None = None
+        self.positions: dict[str, tuple[Fraction, ...]] = {}  # per category; set once the videos are known
 
     def params_for(self, category: str) -> dict[str, object]:
         x = self.cfg.extract
-        return fingerprint(positions_for(x, category), x.jpeg_quality, x.seek)
+        return fingerprint(self.positions[category], x.jpeg_quality, x.seek)
 
     async def run(self) -> RunStats:
         require_tools("ffmpeg", "ffprobe")
         videos = select_videos(self.cfg)
+        per_category = Counter(v.category for v in videos)
+        self.positions = positions_by_category(self.cfg.extract, per_category)
+        if self.cfg.extract.balance and not self.cfg.quiet:
+            print(f"[dfdx] {balance_note(self.positions, per_category)}", file=sys.stderr)
         check_output_dir(self.out)
         with OutputLock(self.out), file_logging(self.out):
             removed = remove_temp_files(self.out)
@@ -164,6 +174,8 @@ class Engine:
                 "run %s: %d videos selected, %d already done, %d to do, %d workers",
                 self.run_id, len(videos), self.stats.skipped, len(todo), self.cfg.workers,
             )  # fmt: skip
+            if self.cfg.extract.balance:
+                log.info("%s", balance_note(self.positions, per_category))
             self.versions = await asyncio.to_thread(versions)
             for category in {v.category for v in todo}:
                 (self.out / category).mkdir(parents=True, exist_ok=True)
@@ -172,11 +184,17 @@ class Engine:
             try:
                 await self._stream(iter(todo), state)
             finally:
+                if self.pyav is not None:
+                    await self.pyav.close(self.children)
                 self.progress.close()
                 await self.ledger.close()
                 remove_temp_files(self.out)
             if self.stats.fault is None and self.stats.stopped_by is None:
                 write_report(self.out)
+                if self.cfg.report.html:
+                    from dfdx.html_report import write_html_report
+
+                    write_html_report(self.out)
         return self.stats
 
     async def _stream(self, todo: Iterator[Video], state: dict[str, LedgerEntry]) -> None:
@@ -250,9 +268,10 @@ class Engine:
         x = self.cfg.extract
         _require_regular_file(video.path)
         info = await probe(video.path, self.children, x.timeout_s)
-        plan = make_plan(info, positions_for(x, video.category), x.seek)
-        raw = await decode_frames(video.path, info, plan, self.children, x.timeout_s, self.threads,
-                                  keyframes_only=x.seek == "keyframe")  # fmt: skip
+        plan = make_plan(info, self.positions[video.category], x.seek)
+        decode = self.pyav.decode_frames if self.pyav is not None else decode_frames
+        raw = await decode(video.path, info, plan, self.children, x.timeout_s, self.threads,
+                           keyframes_only=x.seek == "keyframe")  # fmt: skip
         missing = [t for t in plan.targets if t.frame not in raw]
         if missing:
             raise GrabError(f"could not decode the frame at {float(missing[0].target_s):.3f} s (damaged file?)")

@@ -1,0 +1,245 @@
+"""Ledger (+ splits.json, verification_report.json) → report.html: a page a person looks at.
+
+Numbers in JSON do not show that the frames are faces and not black fades. The page is one static
+file: a contact sheet per category, the split table, failures by reason, verification findings with
+their thumbnails, and charts as inline SVG — no JavaScript, nothing fetched from the network. The
+thumbnails are small JPEGs generated under `report_assets/` (decoded with DCT scaling, so cheap even
+from 1080p frames), never the full-size frames, so the page opens fast and the folder can be shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import simplejpeg
+
+from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
+from dfdx.report import build_report
+from dfdx.verify import ASSETS_DIR, FLAGS, VERIFY_NAME
+
+HTML_NAME = "report.html"
+SPLITS_NAME = "splits.json"
+THUMBS_PER_CATEGORY = 24
+FINDINGS_SHOWN = 48
+THUMB_WIDTH = 160
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff;max-width:1200px}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.sheet{display:flex;flex-wrap:wrap;gap:8px}.sheet figure{margin:0;width:160px}
+.sheet img{width:160px;display:block;background:#eee}
+figcaption{font-size:11px;word-break:break-all;color:#555}.charts{display:flex;flex-wrap:wrap;gap:24px}
+.bad{color:#a00}.flag{color:#a60}
+"""
+
+
+def sample_videos(entries: Iterable[LedgerEntry], n: int) -> list[LedgerEntry]:
+    """A stable spread of n videos: the lowest hashes of their names (the same every time)."""
+    return sorted(entries, key=lambda e: hashlib.sha256(e.video.encode("utf-8", "surrogateescape")).digest())[:n]
+
+
+def thumbnail_name(frame_path: str) -> str:
+    return hashlib.sha256(frame_path.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
+
+
+def make_thumbnail(source: Path, dest: Path) -> bool:
+    """A small JPEG of one frame; False when the frame cannot be read (the page then shows no image)."""
+    try:
+        data = source.read_bytes()
+        h, w, _, _ = simplejpeg.decode_jpeg_header(data)
+        scaled_h = max(1, THUMB_WIDTH * h // max(w, 1))
+        image = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=min(w, THUMB_WIDTH),
+                                       min_height=min(h, scaled_h))  # fmt: skip
+        dest.write_bytes(simplejpeg.encode_jpeg(image, quality=80, colorspace="RGB"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def write_html_report(out: Path) -> Path:
+    out = Path(out)
+    entries, _ = read_ledger(out / LEDGER_NAME)
+    state = fold(entries)
+    report = build_report(out)
+    splits = _load_json(out / SPLITS_NAME)
+    verification = _load_json(out / VERIFY_NAME)
+    assets = out / ASSETS_DIR
+    assets.mkdir(exist_ok=True)
+
+    ok_by_category: dict[str, list[LedgerEntry]] = {}
+    for entry in sorted(state.values(), key=lambda e: e.video):
+        if entry.status == "ok" and entry.frames:
+            ok_by_category.setdefault(entry.category, []).append(entry)
+    sheets = {
+        cat: [(e.video, e.frames[len(e.frames) // 2]) for e in sample_videos(items, THUMBS_PER_CATEGORY)]
+        for cat, items in sorted(ok_by_category.items())
+    }
+    findings = (verification or {}).get("findings", [])[:FINDINGS_SHOWN]
+    wanted = {f.path for shown in sheets.values() for _, f in shown} | {f["path"] for f in findings}
+    thumbs = _make_thumbnails(out, assets, wanted)
+
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>dfdx report: {_e(report['output_dir'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>dfdx report</h1><p>{_e(report['output_dir'])} — generated {_e(report['generated_at'])}</p>",
+        _totals_table(report),
+        _charts(report, state.values()),
+    ]
+    for cat, shown in sheets.items():
+        parts.append(f"<h2>Contact sheet: {_e(cat)} ({len(shown)} of {len(ok_by_category[cat])} videos)</h2>")
+        parts.append('<div class="sheet">')
+        for video, frame in shown:
+            parts.append(_figure(thumbs.get(frame.path), f"{video} @ {frame.position:.3f}"))
+        parts.append("</div>")
+    parts.append(_splits_section(splits))
+    parts.append(_failures_section(report))
+    parts.append(_verification_section(verification, findings, thumbs))
+    parts.append("</body></html>\n")
+    tmp = out / f".{HTML_NAME}.tmp"
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, out / HTML_NAME)
+    return out / HTML_NAME
+
+
+def _make_thumbnails(out: Path, assets: Path, frame_paths: set[str]) -> dict[str, str]:
+    """Generate the thumbnails in a thread pool; remove ones no page refers to any more."""
+    names = {p: thumbnail_name(p) for p in frame_paths}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        made = list(pool.map(lambda p: make_thumbnail(out / p, assets / names[p]), sorted(names)))
+    thumbs = {p: f"{ASSETS_DIR}/{names[p]}" for p, ok in zip(sorted(names), made, strict=True) if ok}
+    keep = set(names.values())
+    for old in assets.glob("*.jpg"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    return thumbs
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _figure(src: str | None, caption: str) -> str:
+    image = f'<img src="{_e(src)}" alt="{_e(caption)}" loading=lazy>' if src else '<div class="bad">unreadable</div>'
+    return f"<figure>{image}<figcaption>{_e(caption)}</figcaption></figure>"
+
+
+def _totals_table(report: dict[str, Any]) -> str:
+    rows = ["<table><tr><th>category</th><th>videos</th><th>ok</th><th>failed</th><th>frames</th><th>MB</th></tr>"]
+    for cat, c in report["videos"].items():
+        rows.append(
+            f"<tr><td>{_e(cat)}</td><td data-key='videos.{_e(cat)}'>{c['videos']}</td><td data-key='ok.{_e(cat)}'>"
+            f"{c['ok']}</td><td data-key='failed.{_e(cat)}'>{c['failed']}</td>"
+            f"<td data-key='frames.{_e(cat)}'>{report['frames'].get(cat, 0)}</td>"
+            f"<td>{report['bytes'].get(cat, 0) / 1e6:.1f}</td></tr>"
+        )
+    t = report["totals"]
+    rows.append(f"<tr><th>total</th><th data-key='videos.total'>{t['videos']}</th><th data-key='ok.total'>{t['ok']}"
+                f"</th><th data-key='failed.total'>{t['failed']}</th><th data-key='frames.total'>{t['frames']}</th>"
+                f"<th>{t['bytes'] / 1e6:.1f}</th></tr></table>")  # fmt: skip
+    timing = report["timing"]
+    if timing["videos_per_s"]:
+        rows.append(f"<p>{timing['videos_per_s']} videos/s, {timing['frames_per_s']} frames/s over "
+                    f"{timing['wall_s']} s in {timing['runs']} run(s)</p>")  # fmt: skip
+    return "\n".join(rows)
+
+
+def svg_bars(title: str, bars: list[tuple[str, float]], width: int = 360) -> str:
+    """A horizontal bar chart as inline SVG: one row per bar, its value written at its end."""
+    row, label_w = 18, 110
+    height = 24 + row * max(len(bars), 1)
+    top = max((v for _, v in bars), default=0) or 1
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+           f'aria-label="{_e(title)}"><text x="0" y="14" font-weight="bold" font-size="13">{_e(title)}</text>']
+    for i, (label, value) in enumerate(bars):
+        y = 22 + i * row
+        w = (width - label_w - 50) * value / top
+        out.append(f'<text x="0" y="{y + 12}" font-size="11">{_e(label)}</text>'
+                   f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="#4a7ab5"/>'
+                   f'<text x="{label_w + w + 4:.1f}" y="{y + 12}" font-size="11">{value:g}</text>')  # fmt: skip
+    out.append("</svg>")
+    return "".join(out)
+
+
+def duration_bins(durations: list[float], bins: int = 8) -> list[tuple[str, float]]:
+    if not durations:
+        return []
+    lo, hi = min(durations), max(durations)
+    step = (hi - lo) / bins or 1.0
+    counts = Counter(min(int((d - lo) / step), bins - 1) for d in durations)
+    return [(f"{lo + i * step:.1f}–{lo + (i + 1) * step:.1f} s", counts[i]) for i in range(bins) if counts[i]]
+
+
+def _charts(report: dict[str, Any], entries: Iterable[LedgerEntry]) -> str:
+    durations = [e.duration_s for e in entries if e.status == "ok" and e.duration_s is not None]
+    charts = [
+        svg_bars("frames per class", [(cat, n) for cat, n in report["frames"].items()]),
+        svg_bars("resolutions (videos)", list(report["resolutions"].items())[:10]),
+        svg_bars("durations (videos)", duration_bins(durations)),
+    ]
+    return "<h2>Charts</h2><div class='charts'>" + "".join(charts) + "</div>"
+
+
+def _splits_section(splits: dict[str, Any] | None) -> str:
+    if not splits:
+        return "<h2>Splits</h2><p>No splits.json yet: run <code>dfdx split</code>.</p>"
+    counts = splits.get("counts", {})
+    cats = sorted({c for per in counts.values() for c in per})
+    head = "".join(f"<th>{_e(c)} videos</th><th>{_e(c)} frames</th>" for c in cats)
+    rows = [f"<h2>Splits ({_e(splits.get('grouping', ''))})</h2><table><tr><th>split</th>{head}<th>actors</th></tr>"]
+    for name, per in counts.items():
+        cells = "".join(
+            f"<td data-key='split.{_e(name)}.{_e(c)}.videos'>{per.get(c, {}).get('videos', 0)}</td>"
+            f"<td>{per.get(c, {}).get('frames', 0)}</td>"
+            for c in cats
+        )
+        actors = len(splits.get("actors", {}).get(name, []))
+        rows.append(f"<tr><td>{_e(name)}</td>{cells}<td>{actors}</td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _failures_section(report: dict[str, Any]) -> str:
+    if not report["failures"]:
+        return "<h2>Failures</h2><p>None.</p>"
+    rows = ["<h2>Failures by reason</h2><table><tr><th>reason</th><th>videos</th><th>examples</th></tr>"]
+    for f in report["failures"]:
+        rows.append(f"<tr><td>{_e(f['reason'])}</td><td data-key='failure'>{f['count']}</td>"
+                    f"<td>{'<br>'.join(_e(x) for x in f['examples'])}</td></tr>")  # fmt: skip
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _verification_section(verification: dict[str, Any] | None, findings: list[dict[str, Any]],
+                          thumbs: dict[str, str]) -> str:  # fmt: skip
+    if verification is None:
+        return "<h2>Verification</h2><p>Not verified yet: run <code>dfdx verify</code>.</p>"
+    checked = verification.get("checked", {})
+    state = "clean" if verification.get("clean") else "problems found"
+    parts = [f"<h2>Verification: {state}</h2><p>{checked.get('frames', 0)} frames of {checked.get('videos', 0)} "
+             f"videos checked at {verification.get('generated_at', '?')}.</p>"]  # fmt: skip
+    if findings:
+        parts.append('<div class="sheet">')
+        for f in findings:
+            css = "flag" if f["kind"] in FLAGS else "bad"
+            caption = f"{f['kind']}: {f['path']} — {f['detail']}"
+            parts.append(_figure(thumbs.get(f["path"]), caption).replace("<figcaption>", f"<figcaption class={css}>"))
+        parts.append("</div>")
+    return "".join(parts)
+
