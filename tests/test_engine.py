@@ -84,6 +84,20 @@ def test_variable_frame_rate(tmp_path, dataset, video_cache):
         assert frame["pts_s"] == pytest.approx(times[played], abs=1e-6)
 
 
+def test_start_offset_with_an_earlier_audio_track(tmp_path, dataset, video_cache):
+    """ffmpeg's -ss counts from the container's start (here the audio's, before the video's): exact still."""
+    shifted = tmp_path / "shifted.mp4"
+    src = video_cache("shift-src.mp4", frames=100, gop=30, audio_s=5.0)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-output_ts_offset", "10",
+                    str(shifted)], check=True)  # fmt: skip
+    root = dataset(f"{REAL}/01__shift.mp4", shifted)
+    out = tmp_path / "out"
+    assert extract(root, out) == 0
+    entry = only_entry(out)
+    assert frame_indices(out, entry) == [33, 50, 66]
+    assert entry["frames"][0]["pts_s"] == pytest.approx(10 + 33 * 0.04)
+
+
 def test_ijg_quality_tables(tmp_path, dataset, video_cache):
     root = dataset(f"{REAL}/01__q.mp4", video_cache("q.mp4", frames=30))
     for quality in (95, 80):
@@ -158,7 +172,11 @@ def test_names_ledger_and_layout(tmp_path, dataset, video_cache):
     assert entry["params"]["jpeg_quality"] == 95 and entry["params"]["positions"] == ["1/3", "1/2", "2/3"]
     assert entry["finished_at"].endswith("Z") and entry["elapsed_s"] >= 0
     assert sorted(p.name for p in out.iterdir()) == [
-        ".dfdx.lock", "ai", "extraction.log", "extraction_ledger.jsonl", "extraction_report.json"
+        ".dfdx.lock",
+        "ai",
+        "extraction.log",
+        "extraction_ledger.jsonl",
+        "extraction_report.json",
     ]
     line = (out / "extraction_ledger.jsonl").read_text()
     assert line.count("\n") == 1 and line.endswith("}\n")  # one line per video, tail -f friendly
