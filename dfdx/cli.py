@@ -72,10 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
         names = [flag, flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [flag]
         extract.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
                              default=argparse.SUPPRESS, help=help_text)  # fmt: skip
+    extract.add_argument("--verify-only", "--verify_only", dest="verify_only", action="store_true",
+                         help="extract nothing: verify OUTPUT's frames against the ledger (as `dfdx verify`)")
 
     report = sub.add_parser("report", help="rebuild extraction_report.json from the ledger and print it")
     _add_common(report)
     _add_options(report, {"--output-dir": EXTRACT_OPTIONS["--output-dir"]})
+    report.add_argument("--html", action="store_true", help="also write OUTPUT/report.html (thumbnails in "
+                        "OUTPUT/report_assets/)")
+
+    verify = sub.add_parser("verify", help="check every frame against the ledger; exit 0 clean, 1 problems")
+    _add_common(verify)
+    _add_options(verify, {k: EXTRACT_OPTIONS[k] for k in ("--output-dir", "--num-workers")})
+    verify.add_argument("--fix", action="store_true",
+                        help="remove bad frames, orphans and temp files; re-queue their videos for `dfdx extract`")
+
+    split = sub.add_parser("split", help="assign videos to train/val/test so that no actor is in two splits")
+    _add_common(split)
+    _add_options(split, {k: EXTRACT_OPTIONS[k] for k in ("--output-dir", "--seed")})
+    split.add_argument("--ratios", dest="split.ratios", metavar="T,V,T", default=argparse.SUPPRESS,
+                       type=lambda text: [float(x) for x in text.split(",")],
+                       help="train,val,test shares (default: 0.8,0.1,0.1)")
 
     demo = sub.add_parser("demo", help="generate a small DFD-shaped sample and run the whole pipeline on it")
     demo.add_argument("--dir", default="demo", help="where the sample and its frames go (default: demo)")
@@ -83,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "config", "dir"}
+    skip = {"command", "config", "dir", "verify_only", "html", "fix"}
     return {k: v for k, v in vars(args).items() if k not in skip}
 
 
@@ -94,6 +111,8 @@ def config_from(args: argparse.Namespace) -> Config:
 def cmd_extract(args: argparse.Namespace) -> int:
     from dfdx.engine import run_extract
 
+    if args.verify_only:
+        return cmd_verify(args)
     return run_extract(config_from(args))
 
 
@@ -107,7 +126,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
     report = write_report(out)
     print(summary_text(out, report))
+    if args.html:
+        from dfdx.html_report import write_html_report
+
+        print(f"  html  : {write_html_report(out)}")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dfdx.verify import run_verify
+
+    cfg = config_from(args)
+    return run_verify(Path(cfg.output_dir), fix=getattr(args, "fix", False), workers=cfg.num_workers,
+                      quiet=cfg.quiet)  # fmt: skip
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from dfdx.splits import run_split
+
+    cfg = config_from(args)
+    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, quiet=cfg.quiet)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -119,6 +157,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "extract": cmd_extract,
     "report": cmd_report,
+    "verify": cmd_verify,
+    "split": cmd_split,
     "demo": cmd_demo,
 }
 
