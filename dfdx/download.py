@@ -591,18 +591,29 @@ class KaggleDataset:
                     check_space(size)
                 validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
                 resumable = response.headers.get("Accept-Ranges") == "bytes"
+                # The RPC followed the redirect with no read timeout, so a stalled server would hang its body
+                # forever. Hang up on it now: either the client resumes with its own Range request (which has
+                # a timeout), or the body is fetched again here with one.
+                response.close()
                 can_resume = getattr(self.api, "_can_resume_partial", None)
-                if can_resume is not None and can_resume(str(outfile), True, resumable, validator, size):
-                    # The client will open its own Range request and never read this full body: hang up
-                    # now rather than let the server push bytes that are thrown away.
-                    response.close()
+                body = response
+                if can_resume is None or not can_resume(str(outfile), True, resumable, validator, size):
+                    body = requests.get(
+                        response.url,
+                        headers=dict(response.request.headers),
+                        stream=True,
+                        timeout=self.settings.read_timeout_s,
+                    )
+                    body.raise_for_status()
                 try:
                     self.api.download_file(
-                        response, str(outfile), kaggle.http_client(), quiet=True, resume=True,
+                        body, str(outfile), kaggle.http_client(), quiet=True, resume=True,
                         chunk_size=self.settings.chunk_bytes, max_retries=0, timeout=self.settings.read_timeout_s,
                     )  # fmt: skip
                 except ValueError as exc:  # the client's size check, or a header it could not parse
                     raise IncompleteDownload(str(exc)) from exc
+                finally:
+                    body.close()
             finally:
                 response.close()
             return str(response.url)
@@ -626,7 +637,14 @@ class DownloadRun:
 
     # -- retries
 
-    async def retrying(self, what: str, fn: Callable[..., T], *args: Any, not_found: str | None = None) -> T:
+    async def retrying(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        not_found: str | None = None,
+        not_found_error: type[Exception] = DownloadError,
+    ) -> T:
         """Call fn in a worker thread until it succeeds, retrying what is worth retrying."""
         attempt = 0
         while True:
@@ -641,7 +659,7 @@ class DownloadRun:
             if failure.kind == "disk_full":
                 raise SystemFault(f"{what}: {failure.reason} in {self.dest}; free some space and run again")
             if failure.kind == "not_found":
-                raise DownloadError(f"{what}: {not_found or failure.reason}")
+                raise not_found_error(f"{what}: {not_found or failure.reason}")
             if failure.kind != "retry" or attempt >= self.retries:
                 tries = f"; gave up after {attempt} retries" if attempt else ""
                 raise DownloadError(f"{what}: {failure.reason}{tries}")
@@ -687,7 +705,11 @@ class DownloadRun:
         )
         while True:
             page, token = await self.retrying(
-                f"listing the files of {self.client.slug}", self.client.list_page, token, not_found=missing
+                f"listing the files of {self.client.slug}",
+                self.client.list_page,
+                token,
+                not_found=missing,
+                not_found_error=UsageError,
             )
             files.extend(page)
             if not token or token in seen:
@@ -826,7 +848,11 @@ class DownloadRun:
         archive = self.dest / f"{self.client.name}.zip"
         part = archive.with_name(archive.name + PART_SUFFIX)
         if self.unpacked_before(archive):
-            self.say(f"{self.client.slug} is already downloaded and unpacked in {self.dest}")
+            note = ""
+            if self.cfg.download.delete_archive and archive.is_file():
+                _remove(archive)  # every member was verified when it was unpacked
+                note = "; the archive was deleted"
+            self.say(f"{self.client.slug} is already downloaded and unpacked in {self.dest}{note}")
             return 0
         record = ledger.get("archive", archive.name)
         if not (record and archive.is_file() and record.size_bytes == archive.stat().st_size):

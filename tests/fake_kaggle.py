@@ -15,9 +15,9 @@ What it answers, as Kaggle does:
 - Errors the way the client parses them: the HTTP status and a JSON body {"code", "message"}.
 
 Every request is recorded as a `Hit`, so tests can assert what was fetched and how many bytes were sent.
-A GET whose client hangs up right after the headers (what dfdx does before resuming with a Range request)
-is recorded as `aborted` with the bytes actually sent: the server waits a moment after the headers to see
-whether the client is still there, so kernel socket buffers do not blur the byte counts.
+A GET whose client hangs up right after the headers (dfdx does that to the body the RPC's redirect opened,
+which has no read timeout) is recorded as `hung_up`, with no body bytes sent: the server waits a moment
+after the headers to see whether the client is still there, so kernel socket buffers do not blur the counts.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import pytest
 
 ARCHIVE = "<archive>"  # the name faults and hits use for the whole-dataset zip
 LAST_MODIFIED = "Mon, 02 Mar 2020 10:00:00 GMT"
+ZIP_TIME = (2020, 3, 2, 10, 0, 0)
 CHUNK = 64 * 1024
 SCENES = ("exit_phone_room", "meeting_serious", "kitchen_pan", "walking_outside_cafe_disgusted", "podium_speech")
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -75,7 +76,8 @@ class Hit:
     body: dict[str, Any] = field(default_factory=dict)  # the RPC's JSON request
     range_start: int | None = None
     bytes_sent: int = 0
-    aborted: bool = False
+    aborted: bool = False  # the connection ended before the whole body was sent
+    hung_up: bool = False  # the client closed it right after the headers (nothing of the body was taken)
 
 
 @dataclass
@@ -85,7 +87,7 @@ class Faults:
     rpc_errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (status, headers) per RPC
     get_errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (status, headers) per GET
     cut_after: dict[str, int] = field(default_factory=dict)  # name → body bytes before the connection drops
-    stall: dict[str, tuple[int, float]] = field(default_factory=dict)  # name → (bytes first, seconds; inf: until release)
+    stall: dict[str, tuple[int, float]] = field(default_factory=dict)  # name → (bytes first, seconds or inf)
     zip_slip: str | None = None  # an extra archive member with this (escaping) name
     symlink_member: str | None = None  # an extra archive member that is a symlink
     truncate_archive: bool = False  # serve the first half of the zip as if it were all of it
@@ -125,7 +127,9 @@ class FakeKaggle:
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-kaggle", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kaggle", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -193,11 +197,11 @@ class FakeKaggle:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for name, data in sorted(self.files.items()):
-                zf.writestr(name, data)
+                zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data)  # fixed times: the same bytes every time
             if self.faults.zip_slip:
-                zf.writestr(zipfile.ZipInfo(self.faults.zip_slip), b"escaped!")
+                zf.writestr(zipfile.ZipInfo(self.faults.zip_slip, ZIP_TIME), b"escaped!")
             if self.faults.symlink_member:
-                info = zipfile.ZipInfo(self.faults.symlink_member)
+                info = zipfile.ZipInfo(self.faults.symlink_member, ZIP_TIME)
                 info.create_system = 3
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
                 zf.writestr(info, "../../../../etc/passwd")
@@ -326,7 +330,7 @@ class FakeKaggle:
         elif name in self.faults.wrap:
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(name.rsplit("/", 1)[-1], self.files[name])
+                zf.writestr(zipfile.ZipInfo(name.rsplit("/", 1)[-1], ZIP_TIME), self.files[name])
             data = buf.getvalue()
         else:
             data = self.files[name]
@@ -364,8 +368,8 @@ class FakeKaggle:
             h.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         h.end_headers()
         h.wfile.flush()
-        if _peer_hung_up(h.connection, 0.03):
-            hit.aborted = True
+        if _peer_hung_up(h.connection, 0.05):
+            hit.aborted = hit.hung_up = True
             h.close_connection = True
             return
         with self._lock:
