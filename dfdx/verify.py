@@ -82,6 +82,11 @@ class Verification:
         return [f for f in self.findings if f.kind not in FLAGS]
 
     @property
+    def clean(self) -> bool:
+        """Nothing wrong and nothing pending: re-queued videos are missing until `dfdx extract` runs."""
+        return not self.problems and not self.requeued
+
+    @property
     def flags(self) -> list[Finding]:
         return [f for f in self.findings if f.kind in FLAGS]
 
@@ -267,7 +272,7 @@ def to_json(out: Path, v: Verification) -> dict[str, Any]:
     return {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "output_dir": os.path.abspath(out),
-        "clean": not v.problems,
+        "clean": v.clean,
         "checked": {
             "videos": v.videos,
             "frames": v.frames,
@@ -309,7 +314,7 @@ def summary_text(out: Path, v: Verification) -> str:
             example = next(f for f in v.findings if f.kind == kind)
             lines.append(f"    {kind} x{n}: e.g. {example.path} ({example.detail})")
     if v.requeued:
-        lines.append(f"  {len(v.requeued)} video(s) already re-queued; `dfdx extract` redoes them")
+        lines.append(f"  {len(v.requeued)} video(s) re-queued, frames incomplete until `dfdx extract` redoes them")
     for warning in v.ledger_warnings[:5]:
         lines.append(f"  {warning}")
     if v.fixed is not None:
@@ -317,18 +322,18 @@ def summary_text(out: Path, v: Verification) -> str:
                      "removed; run `dfdx extract` with the same config to repair them")  # fmt: skip
     elif v.problems:
         lines.append("  nothing was changed; `dfdx verify --fix` re-queues the bad videos, then `dfdx extract`")
-    lines.append(f"  result: {'clean' if not v.problems else f'{len(v.problems)} problem(s)'}; "
-                 f"report: {out / VERIFY_NAME}")  # fmt: skip
+    result = "clean" if v.clean else f"{len(v.problems)} problem(s), {len(v.requeued)} video(s) re-queued"
+    lines.append(f"  result: {result}; report: {out / VERIFY_NAME}")
     return "\n".join(lines)
 
 
 def run_verify(out: Path, fix: bool = False, workers: int | None = None, quiet: bool = False) -> int:
-    """The command: 0 clean, 1 problems found (fixed or not); usage errors are raised to the CLI."""
+    """The command: 0 clean, 1 problems found (fixed or not) or videos awaiting re-extraction."""
     from dfdx.errors import UsageError
 
     if not (out / LEDGER_NAME).exists():
         raise UsageError(f"no ledger in {str(out)!r}: nothing to verify (run `dfdx extract --output-dir {out}`)")
     result = verify(out, fix=fix, workers=workers)
-    if not quiet or result.problems:
+    if not quiet or not result.clean:
         print(summary_text(out, result))
-    return 1 if result.problems else 0
+    return 0 if result.clean else 1
