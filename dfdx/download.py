@@ -515,7 +515,10 @@ class KaggleDataset:
     def _missing_message(self) -> str:
         looked = "KAGGLE_API_TOKEN, ~/.kaggle/access_token, KAGGLE_USERNAME/KAGGLE_KEY"
         head = f"no Kaggle credentials found (looked at {looked} and {self.kaggle_json})."
-        if self.kaggle_json.is_file():
+        token = self.credentials_source()
+        if token in ("KAGGLE_API_TOKEN", "~/.kaggle/access_token"):
+            head = f"Kaggle did not accept the access token from {token} (invalid or expired), and found no other."
+        elif self.kaggle_json.is_file():
             head = (
                 f'{self.kaggle_json} exists but holds no usable credentials: it must be JSON with "username" and "key".'
             )

@@ -91,6 +91,7 @@ class Faults:
     zip_slip: str | None = None  # an extra archive member with this (escaping) name
     symlink_member: str | None = None  # an extra archive member that is a symlink
     truncate_archive: bool = False  # serve the first half of the zip as if it were all of it
+    corrupt_member: str | None = None  # flip one byte of this member's data in the zip (its CRC no longer matches)
     wrap: set[str] = field(default_factory=set)  # single files served zipped, as `<name>.zip`
 
 
@@ -197,7 +198,9 @@ class FakeKaggle:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for name, data in sorted(self.files.items()):
-                zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data)  # fixed times: the same bytes every time
+                # fixed times: the same bytes every time; the corrupted member stored, so its bytes can be found
+                method = zipfile.ZIP_STORED if name == self.faults.corrupt_member else zipfile.ZIP_DEFLATED
+                zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, compress_type=method)
             if self.faults.zip_slip:
                 zf.writestr(zipfile.ZipInfo(self.faults.zip_slip, ZIP_TIME), b"escaped!")
             if self.faults.symlink_member:
@@ -206,6 +209,9 @@ class FakeKaggle:
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
                 zf.writestr(info, "../../../../etc/passwd")
         data = buf.getvalue()
+        if self.faults.corrupt_member:
+            at = data.index(self.files[self.faults.corrupt_member]) + 10
+            data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
         return data[: len(data) // 2] if self.faults.truncate_archive else data
 
     # -- request handling (server threads)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -335,6 +336,45 @@ def test_resume_after_kill_9_of_a_download_process(kaggle_server: FakeKaggle, tm
     assert sorted(r["path"] for r in ledger(dest)) == sorted(fake.files)
 
 
+def test_ctrl_c_stops_at_once_and_the_next_run_resumes(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
+    fake = kaggle_server
+    name = "DFD_original_sequences/01__exit_phone_room.mp4"
+    fake.files = {name: os.urandom(1_500_000)}
+    fake.faults.stall[name] = (1_100_000, float("inf"))
+    dest = tmp_path / "dl"
+    part = dest / (name + ".part")
+    (tmp_path / "child").mkdir()
+    env = fake.child_env(tmp_path / "child")
+    argv = dfdx_download_argv(write_config(tmp_path, fake), dest, 1)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (part.exists() and part.stat().st_size >= 1_048_576):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert time.monotonic() - stopped < 5  # the blocked download thread does not hold the exit
+    assert proc.returncode == 130 and "Traceback" not in err and "run the same command again" in err
+    assert part.stat().st_size >= 1_048_576 and not (dest / name).exists()
+    fake.release_stalls()
+    assert subprocess.run(argv, env=env, capture_output=True, timeout=60).returncode == 0
+    assert (dest / name).read_bytes() == fake.files[name]
+    assert bodies(fake, name)[-1].range_start == 1_048_576
+
+
+def test_progress_lines_when_not_on_a_terminal(
+    kaggle_server: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(make_cfg(kaggle_server, tmp_path / "dl", max_videos=2, quiet=False)) == 0
+    err = capsys.readouterr().err
+    assert "[dfdx] download: 160.2 kB of 160.2 kB (100%), 4/4 files" in err
+    assert "downloaded 4 videos" in err
+
+
 # ---------------------------------------------------------------- credentials
 
 
@@ -386,6 +426,25 @@ def test_kaggle_config_dir_is_honoured(kaggle_server: FakeKaggle, tmp_path: Path
     argv = dfdx_download_argv(write_config(tmp_path, kaggle_server), tmp_path / "dl", 1, "--list")
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_access_token_is_used(kaggle_server: FakeKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", kaggle_server.token)
+    dest = tmp_path / "dl"
+    assert run(make_cfg(kaggle_server, dest, max_videos=1)) == 0
+    assert len(ledger(dest)) == 2
+
+
+def test_rejected_access_token_says_so(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
+    (tmp_path / "child").mkdir()
+    env = {**kaggle_server.child_env(tmp_path / "child", credentials=False), "KAGGLE_API_TOKEN": "expired"}
+    argv = dfdx_download_argv(write_config(tmp_path, kaggle_server), tmp_path / "dl", 1)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "did not accept the access token from KAGGLE_API_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_rejected_credentials_exit_2_with_the_fix(
@@ -501,6 +560,20 @@ def test_truncated_archive_is_reported_and_fetched_anew(
     fake.faults.truncate_archive = False
     assert run(make_cfg(fake, dest)) == 0
     assert len(list(dest.rglob("*.mp4"))) == 10
+
+
+def test_member_with_a_bad_crc_is_not_kept(
+    kaggle_server: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = kaggle_server
+    bad = "DFD_original_sequences/02__meeting_serious.mp4"
+    fake.faults.corrupt_member = bad
+    dest = tmp_path / "dl"
+    assert run(make_cfg(fake, dest, **{"download.delete_archive": True})) == 1
+    assert f"member {bad!r} is damaged" in capsys.readouterr().err
+    assert not (dest / bad).exists() and not list(dest.rglob("*.dfdx-tmp"))
+    assert (dest / f"{fake.slug}.zip").exists()  # not deleted: not every member was verified
+    assert bad not in {r["path"] for r in ledger(dest)}
 
 
 @pytest.fixture
