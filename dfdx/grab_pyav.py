@@ -1,0 +1,150 @@
+"""`grabber: pyav`: the same contract as `grab.decode_frames`, served by long-lived PyAV worker processes.
+
+The ffmpeg CLI must decode every frame between a keyframe and the target; a decoder driven in-process
+can skip the non-reference ones (see dfdx.pyav_worker), about half of them in x264 files. The workers
+live as long as the run (no spawn per video), at most num_workers of them, and a decoding worker holds
+one of the `Children` slots, so busy children never exceed num_workers. A worker that overruns the
+per-video timeout, or whose request is cancelled (Ctrl-C), is killed: its state is unknown. Workers
+also die with dfdx itself (PR_SET_PDEATHSIG, and end of their stdin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import dfdx
+from dfdx.children import Children, ChildTimeout
+from dfdx.errors import UsageError
+from dfdx.grab import GrabError, frame_bytes, source_matrix, source_range
+from dfdx.plan import Plan, keyframe_before
+from dfdx.probe import VideoInfo
+
+INSTALL = "pip install 'dfdx[pyav]'"
+HEADER = struct.Struct(">I")  # the framing of dfdx.pyav_worker (which imports av, so not imported here)
+
+
+def require_pyav() -> None:
+    if importlib.util.find_spec("av") is None:
+        raise UsageError(f"config key 'extract.grabber': 'pyav' needs the PyAV package (av): {INSTALL}")
+
+
+def worker_request(path: Path, info: VideoInfo, plan: Plan, threads: int, keyframes_only: bool) -> dict[str, Any]:
+    """Pure: what a worker needs to decode a plan — keyframe decode times, target pts, colours, rotation."""
+    rng = source_range(info)
+    if rng is None:  # untagged: what ffmpeg assumes
+        rng = "pc" if info.pix_fmt.startswith("yuvj") else "tv"
+    groups = []
+    for group in plan.groups:
+        key = keyframe_before(info, group.frames[0])
+        groups.append({"key_dts": info.grid.key_dts[key], "key_pts": info.grid.pts[key], "frames": list(group.frames)})
+    return {
+        "path": str(path.absolute()),
+        "stream_index": info.stream_index,
+        "threads": threads,
+        "keyframes_only": keyframes_only,
+        "groups": groups,
+        "pts": {str(i): info.grid.pts[i] for i in plan.frames},
+        "matrix": source_matrix(info),
+        "range": "JPEG" if rng == "pc" else "MPEG",
+        # ffprobe's rotation is counter-clockwise; the CLI turns the picture back upright.
+        "quarter_turns": (info.rotation // 90) % 4,
+    }
+
+
+class _Worker:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def ask(self, req: dict[str, Any], frame_size: int) -> dict[int, bytes]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        body = json.dumps(req).encode()
+        self.proc.stdin.write(HEADER.pack(len(body)) + body)
+        await self.proc.stdin.drain()
+        try:
+            (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
+            answer = json.loads(await self.proc.stdout.readexactly(size))
+            if "error" in answer:
+                raise GrabError(f"could not decode the video: {answer['error']}")
+            return {i: await self.proc.stdout.readexactly(frame_size) for i in answer["frames"]}
+        except asyncio.IncompleteReadError:
+            raise _WorkerDied from None
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class PyAVGrabber:
+    """A pool of at most `size` workers; `decode_frames` has `grab.decode_frames`'s signature."""
+
+    def __init__(self, size: int) -> None:
+        require_pyav()
+        self.size = size
+        self.idle: list[_Worker] = []
+        self.count = 0
+
+    async def decode_frames(self, path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
+                            threads: int, keyframes_only: bool) -> dict[int, bytes]:
+        req = worker_request(path, info, plan, threads, keyframes_only)
+        async with children.semaphore:
+            worker = self.idle.pop() if self.idle else await self._start(children)
+            healthy = False
+            try:
+                async with asyncio.timeout(timeout_s):
+                    frames = await worker.ask(req, frame_bytes(info.width, info.height))
+                healthy = True
+                return frames
+            except TimeoutError:
+                raise ChildTimeout(f"the PyAV decoder took longer than {timeout_s:g} s and was stopped") from None
+            except GrabError:
+                healthy = True
+                raise
+            except _WorkerDied:
+                raise GrabError("the PyAV decoder died on this file (damaged file?)") from None
+            finally:
+                if healthy:
+                    self.idle.append(worker)
+                else:
+                    await self._kill(worker, children)
+
+    async def _start(self, children: Children) -> _Worker:
+        assert self.count < self.size, "more busy workers than slots"
+        package_root = str(Path(dfdx.__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dfdx.pyav_worker", str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True, env=env,
+        )  # fmt: skip
+        children.live.add(proc)  # so that a second Ctrl-C's kill_all reaches it
+        self.count += 1
+        return _Worker(proc)
+
+    async def _kill(self, worker: _Worker, children: Children) -> None:
+        self.count -= 1
+        children.live.discard(worker.proc)
+        if worker.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.shield(worker.proc.wait())
+
+    async def close(self, children: Children) -> None:
+        """End of run: idle workers exit on end of input; any that lingers is killed."""
+        workers, self.idle = self.idle, []
+        for worker in workers:
+            if worker.proc.stdin is not None:
+                worker.proc.stdin.close()
+        for worker in workers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker.proc.wait()), 2)
+            await self._kill(worker, children)

@@ -1,0 +1,175 @@
+"""`grabber: pyav` passes the same end-to-end checks as the ffmpeg grabber (the same frames, IJG tables,
+colours, rotation, names, bad inputs, keyframe mode), and its workers are bounded, killable and never
+outlive dfdx."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+
+import psutil
+import pytest
+
+from dfdx.children import Children, ChildTimeout
+from dfdx.config import load_config
+from dfdx.engine import run_extract
+from dfdx.grab import decode_frames
+from dfdx.grab_pyav import PyAVGrabber
+from dfdx.plan import make_plan
+from dfdx.probe import probe
+from tests import test_engine as engine_tests
+from tests.conftest import REAL, ledger_lines
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(autouse=True)
+def pyav_grabber(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run of the reused engine tests below goes through the pyav grabber."""
+    real = engine_tests.load_config
+
+    def with_pyav(path: object, overrides: dict[str, object]) -> object:
+        return real(path, {"extract.grabber": "pyav", **overrides})
+
+    monkeypatch.setattr(engine_tests, "load_config", with_pyav)
+
+
+# The engine's own checks, run again with grabber: pyav (the fixture above).
+test_writes_the_frame_played_at_each_position = engine_tests.test_writes_the_frame_played_at_each_position
+test_variable_frame_rate = engine_tests.test_variable_frame_rate
+test_start_offset_with_an_earlier_audio_track = engine_tests.test_start_offset_with_an_earlier_audio_track
+test_ijg_quality_tables = engine_tests.test_ijg_quality_tables
+test_colours_survive = engine_tests.test_colours_survive
+test_rotation_metadata_is_honoured = engine_tests.test_rotation_metadata_is_honoured
+test_names_ledger_and_layout = engine_tests.test_names_ledger_and_layout
+test_file_names_are_data = engine_tests.test_file_names_are_data
+test_bad_inputs_fail_one_line_each = engine_tests.test_bad_inputs_fail_one_line_each_and_the_run_goes_on
+test_keyframe_mode_takes_keyframes = engine_tests.test_keyframe_mode_takes_keyframes_and_is_fingerprinted
+
+
+def _workers(root: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in root.children(recursive=True):
+        try:
+            if "dfdx.pyav_worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache):
+    """Same frames, same colour conversion: luma equal, chroma within one step (swscale's rounding)."""
+    path = video_cache("same.mp4", frames=120, size=(320, 180), gop=50)
+
+    async def both() -> tuple[dict[int, bytes], dict[int, bytes]]:
+        children = Children(2)
+        info = await probe(path, children, 60)
+        plan = make_plan(info, (Fraction(1, 10), Fraction(1, 3), Fraction(1, 2), Fraction(9, 10)))
+        cli = await decode_frames(path, info, plan, children, 60, 1, False)
+        grabber = PyAVGrabber(2)
+        try:
+            lib = await grabber.decode_frames(path, info, plan, children, 60, 1, False)
+        finally:
+            await grabber.close(children)
+        return cli, lib
+
+    cli, lib = asyncio.run(both())
+    assert sorted(cli) == sorted(lib) == [12, 40, 60, 108]
+    luma = 320 * 180
+    for index in cli:
+        assert cli[index][:luma] == lib[index][:luma]
+        assert max(abs(a - b) for a, b in zip(cli[index][luma:], lib[index][luma:], strict=True)) <= 1
+
+
+def test_live_workers_never_exceed_num_workers(tmp_path, dataset, video_cache):
+    src = video_cache("c.mp4", frames=60, size=(320, 180))
+    for i in range(10):
+        root = dataset(f"{REAL}/{i:02d}__c.mp4", src)
+    me = psutil.Process()
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(len(_workers(me)))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert engine_tests.extract(root, tmp_path / "out", num_workers=2) == 0
+    finally:
+        done.set()
+        watcher.join()
+    assert 1 <= max(seen) <= 2
+    assert not _workers(me)  # closed at the end of the run
+    assert [e["status"] for e in ledger_lines(tmp_path / "out")] == ["ok"] * 10
+
+
+def test_a_hung_worker_is_killed_by_the_timeout(tmp_path, video_cache):
+    """A FIFO with no writer blocks the worker's open forever: the timeout must kill it, not wait."""
+    path = video_cache("hang.mp4", frames=30)
+    fifo = tmp_path / "hang.mp4"
+    os.mkfifo(fifo)
+
+    async def hang() -> None:
+        children = Children(1)
+        info = await probe(path, children, 60)
+        plan = make_plan(info, (Fraction(1, 2),))
+        grabber = PyAVGrabber(1)
+        try:
+            with pytest.raises(ChildTimeout, match="longer than 1 s"):
+                await grabber.decode_frames(fifo, info, plan, children, 1, 1, False)
+            assert grabber.count == 0 and not children.live and not _workers(psutil.Process())
+            frames = await grabber.decode_frames(path, info, plan, children, 60, 1, False)
+            assert list(frames) == [15]  # a fresh worker takes over
+        finally:
+            await grabber.close(children)
+
+    asyncio.run(hang())
+
+
+def test_missing_pyav_is_a_clear_error(tmp_path, dataset, video_cache, monkeypatch, capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    root = dataset(f"{REAL}/01__x.mp4", video_cache("x.mp4", frames=10))
+    cfg = load_config(None, {"dataset_path": str(root), "output_dir": str(tmp_path / "o"), "quiet": True,
+                             "extract.grabber": "pyav"})  # fmt: skip
+    assert run_extract(cfg) == 2
+    assert "pip install 'dfdx[pyav]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_workers_die_with_dfdx(tmp_path, dataset, video_cache, sig):
+    src = video_cache("long.mp4", frames=400, size=(640, 360), gop=400)
+    for i in range(40):
+        root = dataset(f"{REAL}/{i:02d}__long.mp4", src)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"dataset_path: {root}\noutput_dir: {tmp_path / 'out'}\nnum_workers: 2\nquiet: true\n"
+                      "extract:\n  grabber: pyav\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "dfdx", "extract", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            workers = _workers(parent)
+            time.sleep(0.05)
+        assert workers, "no worker started"
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, alive
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
