@@ -91,7 +91,7 @@ class Config:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
-    "extract.grabber": ("ffmpeg",),
+    "extract.grabber": ("ffmpeg", "pyav"),
 }
 
 
