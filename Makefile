@@ -1,6 +1,7 @@
 # Two commands set a fresh Debian machine up: `make demo` and `make test`. Everything they need
 # (ffmpeg from Debian, a venv with the package and its test deps) is installed here, never by hand.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,7 +25,7 @@ ffmpeg:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

@@ -252,6 +252,8 @@ class Engine:
                 self._remove_stale(previous, {f.path for f in frames})
         except (ProbeError, GrabError, ChildTimeout, NotAVideo) as exc:
             self._check_dataset_still_there(video)
+            if previous is not None:  # its old frames would be orphans next to a failed entry
+                self._remove_stale(previous, keep=set())
             entry = LedgerEntry(status="failed", error=str(exc), finished_at=now_iso(),
                                 elapsed_s=round(time.monotonic() - t0, 3), **base)  # fmt: skip
             log.warning("failed: %s: %s", video.rel, exc)

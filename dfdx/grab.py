@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +154,9 @@ async def write_frames(frames: list[tuple[int, bytes]], dests: dict[int, Path], 
             dest = dests[number]
             tmp = dest.with_name(f"{TEMP_PREFIX}{os.getpid()}-{dest.name}")
             temps.append((tmp, dest))
-            size = await asyncio.to_thread(_encode_and_write, raw, info.width, info.height, quality, tmp)
+            size = await _finish_even_if_cancelled(
+                asyncio.to_thread(_encode_and_write, raw, info.width, info.height, quality, tmp)
+            )
             written.append(WrittenFrame(number=number, path=dest, bytes=size))
         for tmp, dest in temps:
             os.replace(tmp, dest)
@@ -162,6 +165,18 @@ async def write_frames(frames: list[tuple[int, bytes]], dests: dict[int, Path], 
         for tmp, _ in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+async def _finish_even_if_cancelled(work: Awaitable[int]) -> int:
+    """A thread cannot be cancelled: on cancellation wait for it, so the cleanup that follows sees every
+    temp file it created (otherwise a write landing after the cleanup would leave one behind)."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
 def _encode_and_write(raw: bytes, width: int, height: int, quality: int, tmp: Path) -> int:
