@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--ratios", dest="split.ratios", metavar="T,V,T", default=argparse.SUPPRESS,
                        type=lambda text: [float(x) for x in text.split(",")],
                        help="train,val,test shares (default: 0.8,0.1,0.1)")
+    split.add_argument("--mode", dest="split.mode", choices=["groups", "actors"], default=argparse.SUPPRESS,
+                       help="groups: linked actors stay together, every video assigned (default); actors: split "
+                            "the actors, leave out manipulated videos whose actors would cross splits")
 
     demo = sub.add_parser("demo", help="generate a small DFD-shaped sample and run the whole pipeline on it")
     demo.add_argument("--dir", default="demo", help="where the sample and its frames go (default: demo)")
@@ -145,7 +148,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from dfdx.splits import run_split
 
     cfg = config_from(args)
-    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, quiet=cfg.quiet)
+    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

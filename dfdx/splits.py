@@ -7,6 +7,10 @@ manipulation connects are one group (union-find). Whole groups go to one split, 
 (largest group first) to bring each class's share of videos as close to the ratios as possible.
 Names that do not follow the DFD pattern cannot be linked to an actor: each such video is its own
 group, and the output says so.
+
+When manipulations link (nearly) all actors into one group, whole groups cannot fill three splits.
+`split.mode: actors` then splits the actors themselves and leaves out (split null) each manipulated
+video whose two actors landed in different splits: fewer videos, still no face in two splits.
 """
 
 from __future__ import annotations
@@ -115,49 +119,78 @@ def assign(groups: list[Group], category_of: dict[str, str], ratios: tuple[float
     return {v: chosen[g.key] for g in groups for v in g.videos}
 
 
-def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed: int) -> dict[str, Any]:
+def assign_by_actor(videos: list[str], category_of: dict[str, str], ratios: tuple[float, ...],
+                    seed: int) -> dict[str, str | None]:  # fmt: skip
+    """Actors → splits (each weighed by the videos it is in); a video whose actors disagree is left out."""
+    by_actor: dict[str, list[str]] = defaultdict(list)
+    for video in videos:
+        for actor in actors_of(video) or ():
+            by_actor[actor].append(video)
+    units = [Group(f"actor:{a}", tuple(v), (a,)) for a, v in sorted(by_actor.items())]
+    units += [Group(f"video:{v}", (v,), ()) for v in videos if actors_of(v) is None]
+    weights = {f"{g.key}\0{v}": category_of[v] for g in units for v in g.videos}
+    keyed = [Group(g.key, tuple(f"{g.key}\0{v}" for v in g.videos), g.actors) for g in units]
+    unit_split = {k.split("\0")[0]: s for k, s in assign(keyed, weights, ratios, seed).items()}
+    out: dict[str, str | None] = {}
+    for video in videos:
+        keys = [f"actor:{a}" for a in actors_of(video) or ()] or [f"video:{video}"]
+        chosen = {unit_split[k] for k in keys}
+        out[video] = chosen.pop() if len(chosen) == 1 else None
+    return out
+
+
+def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed: int,
+                mode: str = "groups") -> dict[str, Any]:  # fmt: skip
     """The content of splits.json for the ledger's videos (every status: a repaired video keeps its split)."""
     category_of = {video: e.category for video, e in entries.items()}
     groups = group_videos(list(entries))
-    video_split = assign(groups, category_of, ratios, seed)
+    if mode == "actors":
+        video_split = assign_by_actor(sorted(entries), category_of, ratios, seed)
+    else:
+        video_split = dict(assign(groups, category_of, ratios, seed))
     counts: dict[str, dict[str, dict[str, int]]] = {s: {} for s in SPLIT_NAMES}
     for video, split in video_split.items():
+        if split is None:
+            continue
         e = entries[video]
         c = counts[split].setdefault(e.category, {"videos": 0, "frames": 0})
         c["videos"] += 1
         c["frames"] += len(e.frames) if e.status == "ok" else 0
     actors: dict[str, set[str]] = {s: set() for s in SPLIT_NAMES}
-    for group in groups:
-        actors[video_split[group.videos[0]]].update(group.actors)
+    for video, split in video_split.items():
+        if split is not None:
+            actors[split].update(actors_of(video) or ())
     ungrouped = sorted(g.videos[0] for g in groups if not g.actors)
     actor_groups = [g for g in groups if g.actors]
     grouping = ("dfd-actors" if not ungrouped else "video" if not actor_groups else "dfd-actors+video")
     return {
         "seed": seed,
+        "mode": mode,
         "ratios": dict(zip(SPLIT_NAMES, ratios, strict=True)),
         "grouping": grouping,
         "groups": len(groups),
         "actor_groups": [list(g.actors) for g in actor_groups],
         "videos_grouped_alone": ungrouped,
+        "left_out": sorted(v for v, s in video_split.items() if s is None),
         "counts": counts,
         "actors": {s: sorted(a) for s, a in actors.items()},
         "videos": dict(sorted(video_split.items())),
     }
 
 
-def write_splits(out: Path, ratios: tuple[float, ...], seed: int) -> dict[str, Any]:
+def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "groups") -> dict[str, Any]:
     """splits.json and metadata.jsonl (the Hugging Face imagefolder loader reads it beside the frames)."""
     entries, _ = read_ledger(out / LEDGER_NAME)
     state = fold(entries)
     if not state:
         raise UsageError(f"the ledger in {str(out)!r} names no videos: run `dfdx extract` first")
-    splits = make_splits(state, ratios, seed)
+    splits = make_splits(state, ratios, seed, mode)
     _write_atomic(out / SPLITS_NAME, json.dumps(splits, indent=2) + "\n")
     _write_atomic(out / METADATA_NAME, "".join(metadata_lines(state, splits["videos"])))
     return splits
 
 
-def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str]) -> list[str]:
+def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str | None]) -> list[str]:
     """One line per frame of a complete video: file_name (relative to OUT), label, category, video, split."""
     lines = []
     for video, e in sorted(state.items()):
@@ -186,10 +219,10 @@ def table_text(splits: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_split(out: Path, ratios: tuple[float, ...], seed: int, quiet: bool = False) -> int:
+def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "groups", quiet: bool = False) -> int:
     if not (out / LEDGER_NAME).exists():
         raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
-    splits = write_splits(out, ratios, seed)
+    splits = write_splits(out, ratios, seed, mode)
     if quiet:
         return 0
     print(table_text(splits))
@@ -199,8 +232,12 @@ def run_split(out: Path, ratios: tuple[float, ...], seed: int, quiet: bool = Fal
               f"{{target}}_{{source}}__{{scene}}__{{id}}), e.g. {alone[0]!r}: each is its own group, so a "
               "person in several of them may appear in more than one split")  # fmt: skip
     biggest = max((len(g) for g in splits["actor_groups"]), default=0)
-    if splits["actor_groups"] and len(splits["actor_groups"]) < 3:
+    if mode == "groups" and splits["actor_groups"] and len(splits["actor_groups"]) < 3:
         print(f"note: manipulations link the actors into {len(splits['actor_groups'])} group(s) (the largest has "
-              f"{biggest} actors); whole groups cannot be spread over three splits, so some splits are empty")
+              f"{biggest} actors); whole groups cannot fill three splits, so some are empty. `--mode actors` "
+              "splits the actors and leaves out the manipulated videos that would cross splits")
+    if splits["left_out"]:
+        print(f"note: {len(splits['left_out'])} manipulated video(s) left out: their two actors are in different "
+              "splits (split null in splits.json and metadata.jsonl)")
     print(f"splits: {out / SPLITS_NAME}; Hugging Face metadata: {out / METADATA_NAME}")
     return 0

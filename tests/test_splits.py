@@ -1,0 +1,140 @@
+"""Leakage-safe splits: no actor in two splits, whatever the manipulations link; ratios met; CLI output."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dfdx.config import load_config
+from dfdx.engine import run_extract
+from dfdx.ledger import FrameEntry, LedgerEntry
+from dfdx.splits import actors_of, make_splits
+from tests.conftest import FAKE, REAL, ledger_lines, run_dfdx
+
+
+def entry(video: str, frames: int = 3) -> LedgerEntry:
+    category = "ai" if video.startswith(FAKE) else "real"
+    return LedgerEntry(video=video, category=category, status="ok", params={}, finished_at="", started_at="",
+                       elapsed_s=0.0, run_id="r",
+                       frames=[FrameEntry(f"{category}/{video}_{i}.jpg", i, 0.5, 0.0, 0.0, 1)
+                               for i in range(frames)])  # fmt: skip
+
+
+def dfd_sample(pairs: list[tuple[int, int]], actors: range) -> dict[str, LedgerEntry]:
+    videos = [f"{REAL}/{a:02d}__scene_{s}.mp4" for a in actors for s in range(2)]
+    videos += [f"{FAKE}/{t:02d}_{s:02d}__scene_0__ABCD{i:04d}.mp4" for i, (t, s) in enumerate(pairs)]
+    return {v: entry(v) for v in videos}
+
+
+def split_actors(splits: dict) -> dict[str, set[str]]:
+    """Actors of each split, recomputed from the video names (not trusting splits.json's own list)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for video, split in splits["videos"].items():
+        if split is not None:
+            found[split].update(actors_of(video) or ())
+    return found
+
+
+def assert_no_actor_in_two_splits(splits: dict) -> None:
+    found = split_actors(splits)
+    for a in found:
+        for b in found:
+            assert a == b or not found[a] & found[b], (a, b, found[a] & found[b])
+
+
+def test_dfd_names():
+    assert actors_of(f"{REAL}/01__exit_phone_room.mp4") == ("01",)
+    assert actors_of(f"{FAKE}/{FAKE}/01_02__meeting_serious__YVGY8LOK.mp4") == ("01", "02")
+    assert actors_of(f"{FAKE}/27_13__talking_against_wall__A1B2C3D4.mp4") == ("13", "27")
+    assert actors_of("videos/clip-0001.mp4") is None
+
+
+def test_a_chain_of_manipulations_keeps_its_actors_together():
+    # 01-02-03-04-05 linked by a chain of manipulations; 06..25 paired off; 26, 27 alone.
+    pairs = [(1, 2), (3, 2), (3, 4), (5, 4)] + [(a, a + 1) for a in range(6, 26, 2)]
+    splits = make_splits(dfd_sample(pairs, range(1, 28)), (0.8, 0.1, 0.1), seed=0)
+    assert_no_actor_in_two_splits(splits)
+    chain = {splits["videos"][v] for v in splits["videos"] if set(actors_of(v) or ()) & {"01", "02", "03", "04", "05"}}
+    assert len(chain) == 1
+    assert ["01", "02", "03", "04", "05"] in splits["actor_groups"]
+    assert all(s is not None for s in splits["videos"].values())  # groups mode assigns every video
+    assert {s: len(a) for s, a in splits["actors"].items()} == {s: len(a) for s, a in split_actors(splits).items()}
+    real = {s: c.get("real", {}).get("videos", 0) for s, c in splits["counts"].items()}
+    assert sum(real.values()) == 54 and all(real[s] > 0 for s in ("train", "val", "test"))
+
+
+def test_ratios_are_met_when_the_groups_allow_it():
+    pairs = [(a, a + 1) for a in range(1, 41, 2)]  # 20 independent pairs of actors
+    splits = make_splits(dfd_sample(pairs, range(1, 41)), (0.8, 0.1, 0.1), seed=3)
+    counts = {s: {c: v["videos"] for c, v in per.items()} for s, per in splits["counts"].items()}
+    assert counts == {"train": {"real": 64, "ai": 16}, "val": {"real": 8, "ai": 2}, "test": {"real": 8, "ai": 2}}
+    assert splits["counts"]["val"]["ai"]["frames"] == 6
+    assert make_splits(dfd_sample(pairs, range(1, 41)), (0.8, 0.1, 0.1), seed=3) == splits  # seeded
+    other = [make_splits(dfd_sample(pairs, range(1, 41)), (0.8, 0.1, 0.1), seed=s)["videos"] for s in range(4, 8)]
+    assert any(o != splits["videos"] for o in other)  # and the seed matters
+
+
+def test_actors_mode_splits_a_fully_linked_cast_by_leaving_crossing_videos_out():
+    pairs = [(t, s) for t in range(1, 11) for s in range(1, 11) if t != s]  # everyone linked to everyone
+    groups = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0)
+    assert len(groups["actor_groups"]) == 1 and groups["counts"]["val"] == {}
+    actors = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0, mode="actors")
+    assert_no_actor_in_two_splits(actors)
+    assert all(actors["counts"][s]["real"]["videos"] > 0 for s in ("train", "val", "test"))
+    assert actors["left_out"] and all(actors_of(v) and len(actors_of(v)) == 2 for v in actors["left_out"])
+    assert all(actors["videos"][v] is None for v in actors["left_out"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 15), st.integers(1, 15)).filter(lambda p: p[0] != p[1]), max_size=40),
+       st.integers(0, 5), st.sampled_from(["groups", "actors"]))  # fmt: skip
+def test_no_actor_is_ever_in_two_splits(pairs, seed, mode):
+    splits = make_splits(dfd_sample(pairs, range(1, 16)), (0.7, 0.15, 0.15), seed=seed, mode=mode)
+    assert_no_actor_in_two_splits(splits)
+
+
+def test_non_dfd_names_fall_back_to_one_group_per_video():
+    videos = {v: entry(v) for v in (f"{REAL}/clip{i}.mp4" for i in range(10))}
+    splits = make_splits(videos, (0.8, 0.1, 0.1), seed=0)
+    assert splits["grouping"] == "video" and len(splits["videos_grouped_alone"]) == 10
+    assert {s: per["real"]["videos"] for s, per in splits["counts"].items()} == {"train": 8, "val": 1, "test": 1}
+
+
+def test_split_command_on_a_real_extraction(tmp_path, dataset, video_cache):
+    src = video_cache("split.mp4", frames=30)
+    names = [f"{REAL}/{a:02d}__talk.mp4" for a in range(1, 9)] + [
+        f"{FAKE}/{FAKE}/01_02__talk__AAAAAAA1.mp4", f"{FAKE}/{FAKE}/03_02__talk__AAAAAAA2.mp4",  # chain 01-02-03
+        f"{FAKE}/{FAKE}/05_06__talk__AAAAAAA3.mp4", f"{FAKE}/{FAKE}/07_08__talk__AAAAAAA4.mp4",
+    ]  # fmt: skip
+    for name in names:
+        root = dataset(name, src)
+    root = dataset(f"{REAL}/odd name.mp4", src)
+    out = tmp_path / "out"
+    cfg = load_config(None, {"dataset_path": str(root), "output_dir": str(out), "quiet": True})
+    assert run_extract(cfg) == 0
+    result = run_dfdx("split", "--output-dir", str(out), "--ratios", "0.5,0.25,0.25", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    splits = json.loads((out / "splits.json").read_text())
+    assert_no_actor_in_two_splits(splits)
+    assert len({splits["videos"][n] for n in names if set(actors_of(n) or ()) & {"01", "02", "03"}}) == 1
+    assert splits["videos_grouped_alone"] == [f"{REAL}/odd name.mp4"] and splits["grouping"] == "dfd-actors+video"
+    assert "do not follow the DFD names" in result.stdout and result.stdout.splitlines()[0].split()[0] == "split"
+    for line in result.stdout.splitlines()[1:4]:
+        name, *numbers = line.split()
+        per = splits["counts"][name]
+        cells = [per.get(c, {}).get(k, 0) for c in ("ai", "real") for k in ("videos", "frames")]
+        assert [int(n) for n in numbers] == [*cells, len(splits["actors"][name])]
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    ledger_frames = {f["path"]: e for e in ledger_lines(out) for f in e["frames"]}
+    assert sorted(r["file_name"] for r in rows) == sorted(ledger_frames)
+    for row in rows:
+        assert (out / row["file_name"]).is_file()
+        assert row["video"] == ledger_frames[row["file_name"]]["video"]
+        assert row["split"] == splits["videos"][row["video"]]
+        assert row["label"] == {"real": 0, "ai": 1}[row["category"]]
+    assert run_dfdx("split", "--output-dir", str(tmp_path / "none")).returncode == 2
+    bad = run_dfdx("split", "--output-dir", str(out), "--ratios", "0.5,0.5")
+    assert bad.returncode == 2 and "split.ratios" in bad.stderr
