@@ -53,6 +53,7 @@ class SplitConfig:
     """`dfdx split`: train/val/test shares of each class; actors never cross splits."""
 
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
+    mode: str = "groups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Config:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
+    "split.mode": ("groups", "actors"),
     "extract.grabber": ("ffmpeg", "pyav"),
 }
 
