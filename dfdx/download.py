@@ -858,7 +858,14 @@ class DownloadRun:
             self.say(f"{self.client.slug} is already downloaded and unpacked in {self.dest}{note}")
             return 0
         record = ledger.get("archive", archive.name)
-        if not (record and archive.is_file() and record.size_bytes == archive.stat().st_size):
+        have_archive = record is not None and archive.is_file() and record.size_bytes == archive.stat().st_size
+        if not have_archive and archive.is_file() and zipfile.is_zipfile(archive):
+            # A complete zip not in the ledger (fetched by hand, or a kill between rename and ledger line):
+            # its central directory is intact, and unpacking checks every member's CRC, so keep it.
+            self.say(f"using the archive already at {archive}")
+            ledger.append(DownloadRecord(archive.name, archive.stat().st_size, _now(), "archive"))
+            have_archive = True
+        if not have_archive:
             unpack_left = sum(
                 f.size_bytes for f in files if self.wanted_member(f.name) and not ledger.get("member", f.name)
             )

@@ -160,6 +160,16 @@ def test_full_download_unpacks_videos_and_metadata_only(kaggle_server: FakeKaggl
     assert fake.gets() == []
 
 
+def test_an_archive_fetched_by_hand_is_used(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    (dest / f"{kaggle_server.slug}.zip").write_bytes(kaggle_server.archive_bytes())
+    assert run(make_cfg(kaggle_server, dest)) == 0
+    assert kaggle_server.gets() == []
+    assert (dest / "metadata.csv").read_bytes() == kaggle_server.files["metadata.csv"]
+    assert len(list(dest.rglob("*.mp4"))) == 10
+
+
 def test_delete_archive_after_a_verified_unpack(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
     fake = kaggle_server
     dest = tmp_path / "dl"
