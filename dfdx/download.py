@@ -7,6 +7,8 @@ Why it is built this way:
 - The client retries connection errors inside its own download loop only, and never a 429/5xx answer to an
   RPC. So it is asked for one attempt at a time (`max_retries=0`) and this module owns retries, backoff and
   `Retry-After` for every request, resuming through the client's Range support (`.kaggle-partial` marker).
+  The RPC follows Kaggle's redirect with no read timeout, so a stalled server would hang it for ever: that
+  body is dropped at once and fetched again with a timeout (or resumed with the client's Range request).
 - With `max_videos`, only the sampled videos are fetched, one file per request, instead of the 24 GB archive;
   the sample is `discover.sample_per_category` over the listing, the same one `dfdx extract` draws.
 - A file appears under its final name only when complete (`<name>.part` until then), and each finished file
@@ -678,8 +680,8 @@ class DownloadRun:
 
     async def run(self, list_only: bool) -> int:
         warning = self.client.permission_warning()
-        if warning:
-            log.warning("%s", warning)
+        if warning:  # printed, not logged: it must reach the user whatever the logging setup
+            print(f"dfdx download: warning: {warning}", file=sys.stderr, flush=True)
         await self.retrying("checking Kaggle credentials", self.client.authenticate)
         files = await self.list_files()
         if list_only:
