@@ -27,6 +27,7 @@ from dfdx.plan import Plan, SeekGroup, select_window
 from dfdx.probe import VideoInfo
 
 TEMP_PREFIX = ".dfdx-tmp-"
+_INPUT = "file:dfdx-input"  # stands for the video's path while ffmpeg-python builds the graph
 
 # ffprobe's color_space → swscale's matrix names; anything else is what ffmpeg assumes (BT.601).
 _MATRIX = {
@@ -73,7 +74,7 @@ def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], thre
             opts.update({"noaccurate_seek": None, "ss": f"{group.seek_s:.6f}"})
         if keyframes_only:
             opts["skip_frame"] = "nokey"
-        stream = ffmpeg.input(f"file:{path}", **opts)[str(info.stream_index)]
+        stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
         windows = [select_window(info, f) for f in group.frames]
         expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
         selected.append(stream.filter("select", expr).filter("trim", end_frame=len(group.frames)))
@@ -90,7 +91,9 @@ def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], thre
     argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough", **{"frames:v": total}).compile()
     # Global options go first: ffmpeg ignores trailing ones.
     globals_ = ["-hide_banner", "-nostdin", "-v", "error", "-copyts", "-filter_complex_threads", "1"]
-    return [argv[0], *globals_, *argv[1:]]
+    # The real name goes in last: ffmpeg-python hashes its arguments as UTF-8, and a name with bytes that
+    # are not UTF-8 (kept by Python as surrogates) would make it raise instead of failing one video.
+    return [argv[0], *globals_, *(f"file:{path}" if a == _INPUT else a for a in argv[1:])]
 
 
 def frame_bytes(width: int, height: int) -> int:

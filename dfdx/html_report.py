@@ -105,7 +105,8 @@ def write_html_report(out: Path) -> Path:
     parts.append(_verification_section(verification, findings, thumbs))
     parts.append("</body></html>\n")
     tmp = out / f".{HTML_NAME}.tmp"
-    tmp.write_text("\n".join(parts), encoding="utf-8")
+    # errors="replace": a video name with bytes that are not UTF-8 shows as U+FFFD instead of stopping the run
+    tmp.write_text("\n".join(parts), encoding="utf-8", errors="replace")
     os.replace(tmp, out / HTML_NAME)
     return out / HTML_NAME
 

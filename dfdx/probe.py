@@ -28,6 +28,12 @@ FFPROBE_ENTRIES = ":".join(
 )
 
 
+# What ffmpeg's demuxers print when the file ends before the data its own index lists (mov: a sample
+# past the end; matroska: a cluster cut off). Such a file is an incomplete download: its frames would sit
+# at the wrong positions of the real video, so it fails with a reason instead.
+TRUNCATION_SIGNS = (b"partial file", b"File ended prematurely")
+
+
 class ProbeError(Exception):
     """The file is not a video we can read; the message is the reason a person understands."""
 
@@ -94,6 +100,8 @@ async def probe(path: Path, children: Children, timeout_s: float) -> VideoInfo:
         doc = {}
     if result.returncode != 0 and not doc.get("streams"):
         raise ProbeError(f"not a readable video: {result.error_line(path) or 'ffprobe failed'}")
+    if any(sign in result.stderr for sign in TRUNCATION_SIGNS):
+        raise ProbeError("truncated: the file ends before the data its header lists (an incomplete download?)")
     return parse_probe(doc, result.error_line(path))
 
 
