@@ -39,6 +39,11 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                             "help": "fsync the ledger every N videos (and every 2 s at least)"}),
     "--seed": ("seed", {"type": int, "help": "seed of the --max-videos sample (default: 0)"}),
 }  # fmt: skip
+DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--download-dir": ("download.download_dir", {"metavar": "DIR",
+                                                 "help": "where downloads go (default: dfd_dataset)"}),
+    "--dataset": ("download.dataset", {"metavar": "OWNER/SLUG", "help": "the Kaggle dataset (default: DFD)"}),
+}  # fmt: skip
 FLAGS: dict[str, tuple[str, str]] = {
     "--resume": ("extract.resume", "skip videos the ledger says are done (default: on)"),
     "--retry-failed": ("extract.retry_failed", "also redo videos whose last attempt failed"),
@@ -49,6 +54,13 @@ def _add_options(parser: argparse.ArgumentParser, options: dict[str, tuple[str, 
     for flag, (key, kwargs) in options.items():
         names = [flag] + ([flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [])
         parser.add_argument(*names, dest=key, default=argparse.SUPPRESS, **kwargs)
+
+
+def _add_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, (key, help_text) in FLAGS.items():
+        names = [flag, flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [flag]
+        parser.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
+                            default=argparse.SUPPRESS, help=help_text)  # fmt: skip
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -68,10 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract = sub.add_parser("extract", help="extract frames from every video into OUTPUT/{ai,real}/")
     _add_common(extract)
     _add_options(extract, EXTRACT_OPTIONS)
-    for flag, (key, help_text) in FLAGS.items():
-        names = [flag, flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [flag]
-        extract.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
-                             default=argparse.SUPPRESS, help=help_text)  # fmt: skip
+    _add_flags(extract)
     extract.add_argument("--verify-only", "--verify_only", dest="verify_only", action="store_true",
                          help="extract nothing: verify OUTPUT's frames against the ledger (as `dfdx verify`)")
 
@@ -97,13 +106,37 @@ def build_parser() -> argparse.ArgumentParser:
                        help="groups: linked actors stay together, every video assigned (default); actors: split "
                             "the actors, leave out manipulated videos whose actors would cross splits")
 
+    download = sub.add_parser("download", help="fetch the dataset from Kaggle (all, or --max-videos per category)")
+    _add_common(download)
+    _add_options(download, DOWNLOAD_OPTIONS)
+    _add_options(download, {k: EXTRACT_OPTIONS[k] for k in ("--max-videos", "--seed")})
+    download.add_argument("--list", "--files-only", dest="list_only", action="store_true",
+                          help="print counts and sizes per category; download nothing")  # fmt: skip
+    download.add_argument("--delete-archive", "--delete_archive", dest="download.delete_archive",
+                          action="store_true", default=argparse.SUPPRESS,
+                          help="delete the full archive once every member is unpacked and verified")  # fmt: skip
+    download.add_argument("--unpack-all", dest="unpack_all", action="store_true",
+                          help="unpack every member of the archive, not only videos and metadata")  # fmt: skip
+
+    run = sub.add_parser("run", help="the whole pipeline: download, then extract (and the report)")
+    _add_common(run)
+    _add_options(run, EXTRACT_OPTIONS)
+    _add_flags(run)
+    _add_options(run, DOWNLOAD_OPTIONS)
+    stage = run.add_mutually_exclusive_group()
+    stage.add_argument("--download-only", "--download_only", dest="download_only", action="store_true",
+                       help="stop after the download")  # fmt: skip
+    stage.add_argument("--process-only", "--process_only", dest="process_only", action="store_true",
+                       help="skip the download: extract what is in --dataset-path")  # fmt: skip
+
     demo = sub.add_parser("demo", help="generate a small DFD-shaped sample and run the whole pipeline on it")
     demo.add_argument("--dir", default="demo", help="where the sample and its frames go (default: demo)")
     return parser
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "config", "dir", "verify_only", "html", "fix"}
+    skip = {"command", "config", "dir", "verify_only", "html", "fix", "list_only", "unpack_all", "download_only",
+            "process_only"}
     return {k: v for k, v in vars(args).items() if k not in skip}
 
 
@@ -151,6 +184,33 @@ def cmd_split(args: argparse.Namespace) -> int:
     return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet)
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from dfdx.download import download
+
+    return download(config_from(args), list_only=args.list_only, unpack_all=args.unpack_all)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Download into the dataset folder, then extract it: with --max-videos only the sampled videos are
+    fetched, and the same seeded sample is what extraction then picks."""
+    from dfdx.download import download
+    from dfdx.engine import run_extract
+
+    overrides = overrides_from(args)
+    if not args.process_only:
+        # One folder for both steps: --dataset-path if given, else download.download_dir.
+        folder = overrides.get("dataset_path") or overrides.get("download.download_dir")
+        if folder is None:
+            folder = load_config(getattr(args, "config", None), overrides).download.download_dir
+        overrides.update({"dataset_path": folder, "download.download_dir": folder})
+    cfg = load_config(getattr(args, "config", None), overrides)
+    if not args.process_only:
+        code = download(cfg)
+        if code != 0 or args.download_only:
+            return code
+    return run_extract(cfg)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dfdx.demo import run_demo
 
@@ -162,6 +222,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": cmd_report,
     "verify": cmd_verify,
     "split": cmd_split,
+    "download": cmd_download,
+    "run": cmd_run,
     "demo": cmd_demo,
 }
 

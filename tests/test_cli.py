@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import REAL, dataset_files, ledger_lines, run_dfdx
+from tests.conftest import REAL, dataset_files, frame_indices, ledger_lines, run_dfdx
 
 
 def test_config_error_is_one_line_exit_2_nothing_written(tmp_path):
@@ -76,3 +76,58 @@ def test_demo_end_to_end(tmp_path):
     assert "5/6 videos ok" in done.stderr
     again = run_dfdx("demo", "--dir", str(tmp_path / "demo"), timeout=300)
     assert again.returncode == 0 and "0 ok, 0 failed, 6 already done" in again.stderr
+
+
+def test_run_downloads_the_sample_and_extracts_it(tmp_path, video_cache):
+    """`dfdx run --max-videos 2`: the real kaggle client fetches only the sampled videos from a fake
+    Kaggle on 127.0.0.1, then they are extracted, exactly."""
+    from tests.fake_kaggle import FakeKaggle
+
+    files = {}
+    for i in range(3):
+        files[f"DFD_original_sequences/0{i}__scene.mp4"] = video_cache(f"run{i}.mp4", frames=30 + i).read_bytes()
+        files[f"DFD_manipulated_sequences/DFD_manipulated_sequences/0{i}_0{i + 1}__scene__RUN0000{i}.mp4"] = (
+            video_cache(f"run{i}.mp4", frames=30 + i).read_bytes()
+        )
+    fake = FakeKaggle(files).start()
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        config = tmp_path / "c.yaml"
+        config.write_text(f"download:\n  dataset: {fake.dataset}\n")
+        data, out = tmp_path / "dl", tmp_path / "out"
+        done = run_dfdx("run", "--config", str(config), "--dataset_path", str(data), "--output_dir", str(out),
+                        "--max_videos", "2", env=fake.child_env(home))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        fetched = {h.name for h in fake.gets()}
+        assert len(fetched) == 4  # two per category, not the whole archive
+        requests_made = len(fake.gets())
+        entries = ledger_lines(out)
+        assert sorted(e["video"] for e in entries) == sorted(fetched)
+        for entry in entries:
+            n = 30 + int(entry["video"].split("/")[-1][1])
+            assert entry["status"] == "ok" and frame_indices(out, entry) == [n // 3, n // 2, 2 * n // 3]
+        again = run_dfdx("run", "--config", str(config), "--dataset-path", str(data), "--output-dir", str(out),
+                         "--max-videos", "2", env=fake.child_env(home))  # fmt: skip
+        assert again.returncode == 0 and "4 already done" in again.stderr
+        assert len(fake.gets()) == requests_made  # nothing fetched again
+        only = run_dfdx("run", "--process_only", "--dataset-path", str(data), "--output-dir", str(tmp_path / "o2"),
+                        env=fake.child_env(home, credentials=False))  # fmt: skip
+        assert only.returncode == 0 and len(ledger_lines(tmp_path / "o2")) == 4
+    finally:
+        fake.stop()
+
+
+def test_run_without_credentials_says_how_to_set_them_up(tmp_path):
+    from tests.fake_kaggle import FakeKaggle
+
+    fake = FakeKaggle().start()
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        done = run_dfdx("run", "--download-only", "--dataset-path", str(tmp_path / "dl"),
+                        env=fake.child_env(home, credentials=False))  # fmt: skip
+    finally:
+        fake.stop()
+    assert done.returncode == 2
+    assert "kaggle.json" in done.stderr and "chmod 600" in done.stderr and "Traceback" not in done.stderr
