@@ -30,6 +30,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# torch only for the tests of dfdx.dataset (the rest of the suite runs without it). 2.13.0 is the CPU
+# build that lies on disk here; a plain `pip install torch` would fetch a multi-GB CUDA build.
+TORCH_STAMP := $(VENV)/.torch-2.13.0
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@touch $@
+
 deps: ffmpeg venv
 
 demo: deps
@@ -38,10 +45,10 @@ demo: deps
 lint: venv
 	$(BIN)/ruff check dfdx tests benchmarks
 
-test: deps lint
+test: deps lint $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: deps lint
+test-slow: deps lint $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 extract: deps
