@@ -16,6 +16,8 @@ help:
 	@echo "make test-slow - also the long soak tests"
 	@echo "make extract   - dfdx extract --config $(CONFIG)"
 	@echo "make report    - rebuild the report from the ledger"
+	@echo "make download  - dfdx download --config $(CONFIG) (needs Kaggle credentials)"
+	@echo "make run       - download, then extract: dfdx run --config $(CONFIG)"
 
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
@@ -56,6 +58,12 @@ extract: deps
 
 report: venv
 	$(BIN)/dfdx report --config $(CONFIG)
+
+download: venv
+	$(BIN)/dfdx download --config $(CONFIG)
+
+run: deps
+	$(BIN)/dfdx run --config $(CONFIG)
 
 clean:
 	rm -rf demo .pytest_cache .ruff_cache
