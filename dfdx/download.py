@@ -35,7 +35,6 @@ import shutil
 import stat
 import sys
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
@@ -47,11 +46,11 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3.exceptions
-from tqdm import tqdm
 
 from dfdx.config import Config
 from dfdx.discover import Video, category_of, is_video_name, sample_per_category
 from dfdx.errors import SystemFault, UsageError
+from dfdx.progress import BytesProgress, fmt_bytes
 
 log = logging.getLogger(__name__)
 
@@ -197,14 +196,6 @@ def select_files(files: Iterable[RemoteFile], cfg: Config) -> list[RemoteFile]:
     by_name = {f.name: f for f in files}
     chosen = sample_per_category(listed_videos(files, cfg), cfg.max_videos, cfg.seed)
     return [by_name[v.rel] for v in chosen]
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover - loop always returns
 
 
 def summarize_listing(files: list[RemoteFile], cfg: Config) -> str:
@@ -387,56 +378,6 @@ def _now() -> str:
 
 
 # ---------------------------------------------------------------- progress
-
-
-class BytesProgress:
-    """One tqdm bar for bytes (files in the postfix) on a terminal, a plain line every few seconds otherwise."""
-
-    def __init__(self, label: str, total_bytes: int, total_files: int, enabled: bool, every_s: float) -> None:
-        self.label = label
-        self.total_bytes = total_bytes
-        self.total_files = total_files
-        self.enabled = enabled
-        self.every_s = every_s
-        self.started = time.monotonic()
-        self._last_line = self.started
-        self._shown = 0
-        self.bar: Any = None
-        if enabled and sys.stderr.isatty():
-            self.bar = tqdm(
-                total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                dynamic_ncols=True, file=sys.stderr,
-            )  # fmt: skip
-
-    def show(self, done_bytes: int, done_files: int, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            if self.bar.total != self.total_bytes:
-                self.bar.total = self.total_bytes
-            self.bar.update(done_bytes - self._shown)
-            self._shown = done_bytes
-            if self.total_files > 1:
-                self.bar.set_postfix(files=f"{done_files}/{self.total_files}", refresh=False)
-            return
-        now = time.monotonic()
-        if final or now - self._last_line >= self.every_s:
-            self._last_line = now
-            rate = (done_bytes - self._shown) / max(now - self.started, 1e-9) if final else None
-            pct = 100 * done_bytes / self.total_bytes if self.total_bytes else 100.0
-            files = f", {done_files}/{self.total_files} files" if self.total_files > 1 else ""
-            speed = f", {fmt_bytes(rate)}/s" if rate is not None and rate > 0 else ""
-            print(
-                f"[dfdx] {self.label}: {fmt_bytes(done_bytes)} of {fmt_bytes(self.total_bytes)} ({pct:.0f}%){files}"
-                f"{speed}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 async def _poll_progress(progress: BytesProgress, measure: Callable[[], tuple[int, int]]) -> None:
