@@ -10,6 +10,7 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -97,6 +98,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Scalar types of the schema: how to recognise a YAML value of that type, and its name in errors.
+_SCALARS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    type(None): (lambda v: v is None, "null"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read the YAML file (if any), apply dotted-key overrides, validate everything."""
     raw: dict[str, Any] = {}
@@ -159,26 +170,11 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
                 errors.append(exc)
         names = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"config key '{key}': {value!r} is not {names}")
-    if hint is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"config key '{key}': expected null, got {value!r}")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"config key '{key}': {value!r} is not true or false")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"config key '{key}': {value!r} is not a whole number")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"config key '{key}': {value!r} is not a number")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"config key '{key}': {value!r} is not a string")
+    if hint in _SCALARS:
+        accepts, name = _SCALARS[hint]
+        if accepts(value):
+            return float(value) if hint is float else value
+        raise ConfigError(f"config key '{key}': {value!r} is not {name}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"config key '{key}': {value!r} is not a list")
@@ -191,16 +187,12 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
 
 
 def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "null"
     origin = typing.get_origin(hint)
     if origin is dict:
         return "a mapping"
     if origin is tuple:
         return "a list"
-    return {int: "a whole number", float: "a number", str: "a string", bool: "true/false"}.get(
-        hint, str(hint)
-    )
+    return _SCALARS[hint][1] if hint in _SCALARS else str(hint)
 
 
 def parse_positions(value: Any, key: str = "extract.positions") -> tuple[Fraction, ...]:
