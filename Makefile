@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
+DEMO_DIR ?= demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: help deps ffmpeg venv demo test test-slow lint extract report run download bench clean
@@ -42,7 +43,7 @@ $(TORCH_STAMP): $(STAMP)
 deps: ffmpeg venv
 
 demo: deps
-	$(BIN)/dfdx demo --dir demo
+	$(BIN)/dfdx demo --dir $(DEMO_DIR)
 
 lint: venv
 	$(BIN)/ruff check dfdx tests benchmarks

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from tests.conftest import REAL, dataset_files, frame_indices, ledger_lines, run_dfdx
 
@@ -76,6 +78,16 @@ def test_demo_end_to_end(tmp_path):
     assert "5/6 videos ok" in done.stderr
     again = run_dfdx("demo", "--dir", str(tmp_path / "demo"), timeout=300)
     assert again.returncode == 0 and "0 ok, 0 failed, 6 already done" in again.stderr
+
+
+def test_make_demo(tmp_path):
+    """`make demo` as the README says (the venv is already there: `make test` made it)."""
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(["make", "-C", str(repo), "demo", f"DEMO_DIR={tmp_path / 'demo'}"], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "5/6 videos ok" in done.stderr
+    assert len(dataset_files(tmp_path / "demo" / "data")) == 15
 
 
 def test_run_downloads_the_sample_and_extracts_it(tmp_path, video_cache):
