@@ -33,10 +33,10 @@ from dfdx.download import (
     download,
     download_async,
     member_problem,
-    parse_retry_after,
     select_files,
     unsafe_reason,
 )
+from dfdx.kaggle_client import parse_retry_after
 from tests import fake_kaggle
 from tests.fake_kaggle import ARCHIVE, FakeKaggle, Hit
 
@@ -650,7 +650,7 @@ def test_ledger_tolerates_a_torn_last_line(tmp_path: Path) -> None:
 
 
 def test_selection_matches_discovery_sampling(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
-    from dfdx.download import RemoteFile
+    from dfdx.kaggle_client import RemoteFile
 
     cfg = make_cfg(kaggle_server, tmp_path / "dl", max_videos=3, seed=11)
     listing = [RemoteFile(n, len(d)) for n, d in kaggle_server.files.items()]
