@@ -38,14 +38,14 @@ def require_pyav() -> None:
 
 
 def worker_request(path: Path, info: VideoInfo, plan: Plan, threads: int, keyframes_only: bool) -> dict[str, Any]:
-    """Pure: what a worker needs to decode a plan — keyframe decode times, target pts, colours, rotation."""
+    """Pure: what a worker needs to decode a plan — keyframe and target pts, colours, rotation."""
     rng = source_range(info)
     if rng is None:  # untagged: what ffmpeg assumes
         rng = "pc" if info.pix_fmt.startswith("yuvj") else "tv"
     groups = []
     for group in plan.groups:
         key = keyframe_before(info, group.frames[0])
-        groups.append({"key_dts": info.grid.key_dts[key], "key_pts": info.grid.pts[key], "frames": list(group.frames)})
+        groups.append({"key_pts": info.grid.pts[key], "frames": list(group.frames)})
     return {
         "path": str(path.absolute()),
         "stream_index": info.stream_index,

@@ -55,7 +55,9 @@ def decode_request(req: dict[str, Any]) -> dict[int, bytes]:
         ctx.thread_count = req["threads"]
         skip = "NONKEY" if req["keyframes_only"] else "NONREF" if ctx.name in SKIPPABLE else "DEFAULT"
         for group in req["groups"]:
-            container.seek(group["key_dts"], stream=stream, backward=True, any_frame=False)
+            # By presentation time: FFmpeg's mp4 demuxer indexes seek points so, and a decode time (earlier)
+            # would land on the keyframe before, a whole GOP more to decode.
+            container.seek(group["key_pts"], stream=stream, backward=True, any_frame=False)
             pending = {pts_of[i]: i for i in group["frames"]}
             _decode_pending(container, stream, pending, skip, group["key_pts"], req, out)
         missing = {pts_of[i]: i for i in pts_of if i not in out}

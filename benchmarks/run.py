@@ -1,0 +1,373 @@
+"""`make bench`: dfdx against what a user could pick instead, side by side, in one run.
+
+Every contender runs as its own process tree on the same corpus (benchmarks/make_corpus.py) with the
+same cores, interleaved (A B C … A B C …, --rounds times); the figures are medians. Each contender's
+JPEGs are read back (the index bar the corpus frames carry) and compared with the frames dfdx's plan
+says are played at 1/3, 1/2 and 2/3: frame identity, not bytes. Then the decode-bound limit
+(benchmarks/limit.py, CPU time on one core ÷ cores), the ratios, the overhead share of dfdx's wall
+time, and the memory figure (peak RSS over a 10,000-entry dataset against a 100-entry one).
+Results: benchmarks/results/<date>.json and latest.json (machine, versions, every round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.make_corpus import BAR_HEIGHT, CORPUS, make_corpus  # noqa: E402
+from dfdx.children import Children  # noqa: E402
+from dfdx.config import DEFAULT_POSITIONS  # noqa: E402
+from dfdx.plan import make_plan  # noqa: E402
+from dfdx.probe import probe  # noqa: E402
+from dfdx.samples import make_video, read_index  # noqa: E402
+
+PY = sys.executable
+CORES = os.cpu_count() or 1
+
+
+@dataclass(slots=True)
+class Contender:
+    name: str
+    kind: str  # "dfdx" (reads its ledger) or "baseline" ({video:03d}_{n}.jpg)
+    argv: list[str]  # OUT and CONFIG are replaced per run
+    needs: str | None = None  # a module that must be importable, else the contender is skipped
+    exact_expected: bool = True
+    config: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Sample:
+    wall_s: float
+    cpu_s: float  # the whole tree: the process and every child it reaped
+    root_cpu_s: float  # the top process alone (dfdx: encode, ledger, orchestration)
+    peak_rss_mb: float  # of the whole tree at once
+
+
+def contenders(videos: list[Path]) -> list[Contender]:
+    files = [str(v) for v in videos]
+    dfdx = [PY, "-m", "dfdx", "extract", "--config", "CONFIG", "-q"]
+    base = HERE / "baselines"
+    return [
+        Contender("dfdx (ffmpeg grabber, default)", "dfdx", dfdx),
+        Contender("dfdx (pyav grabber)", "dfdx", dfdx, needs="av", config={"extract": {"grabber": "pyav"}}),
+        Contender("OpenCV seek by index, 4 threads", "baseline",
+                  [PY, str(base / "opencv_seek.py"), "--threads", "--jobs", "4", "--out", "OUT", *files],
+                  needs="cv2"),
+        Contender("PyAV seek + decode forward", "baseline",
+                  [PY, str(base / "pyav_seek.py"), "--jobs", str(CORES), "--out", "OUT", *files], needs="av"),
+        Contender("decord get_batch", "baseline",
+                  [PY, str(base / "decord_frames.py"), "--jobs", str(CORES), "--out", "OUT", *files], needs="decord"),
+        Contender("dfdx --seek keyframe (ffmpeg)", "dfdx", dfdx, exact_expected=False,
+                  config={"extract": {"seek": "keyframe"}}),
+        Contender("dfdx --seek keyframe (pyav)", "dfdx", dfdx, needs="av", exact_expected=False,
+                  config={"extract": {"seek": "keyframe", "grabber": "pyav"}}),
+    ]  # fmt: skip
+
+
+def run_tree(argv: list[str], timeout_s: float = 600) -> Sample:
+    """Run one process tree; wall time, CPU of the tree (rusage of the reaped tree), peak summed RSS."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+    root_cpu = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not done.is_set():
+            try:
+                times = root.cpu_times()
+                root_cpu[0] = times.user + times.system
+                total = root.memory_info().rss
+                for child in root.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        total += child.memory_info().rss
+                peak[0] = max(peak[0], total)
+            except psutil.Error:
+                return
+            done.wait(0.02)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        done.set()
+        watcher.join()
+    wall = time.monotonic() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv[:4]} failed: {err[-2000:]}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, root_cpu[0], peak[0] / 2**20)
+
+
+def read_frames(contender: Contender, out: Path, videos: list[Path], corpus: Path) -> dict[tuple[int, int], int]:
+    """(video number, frame number) → the source frame index its JPEG shows."""
+    got = {}
+    if contender.kind == "dfdx":
+        number = {v.relative_to(corpus).as_posix(): i for i, v in enumerate(videos)}
+        for line in (out / "extraction_ledger.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            for frame in entry["frames"]:
+                jpeg = (out / frame["path"]).read_bytes()
+                got[(number[entry["video"]], frame["index"])] = read_index(jpeg, BAR_HEIGHT)
+    else:
+        for jpeg in out.glob("*.jpg"):
+            video, n = jpeg.stem.split("_")
+            got[(int(video), int(n))] = read_index(jpeg.read_bytes(), BAR_HEIGHT)
+    return got
+
+
+async def expected_frames(videos: list[Path]) -> dict[tuple[int, int], int]:
+    """The frames played at each position, from dfdx's own plan (the frame grid ffprobe reads)."""
+    children = Children(CORES)
+    infos = await asyncio.gather(*(probe(v, children, 120) for v in videos))
+    return {
+        (i, t.number): t.frame
+        for i, info in enumerate(infos)
+        for t in make_plan(info, DEFAULT_POSITIONS).targets
+    }
+
+
+def probe_cpu_s(videos: list[Path]) -> float:
+    """CPU seconds ffprobe needs for the whole corpus (dfdx probes each video once)."""
+    before = os.times()
+    for video in videos:
+        subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-select_streams", "v", "-show_entries",
+                        "stream=index:packet=pts,dts,duration,flags", f"file:{video}"],
+                       check=True, capture_output=True)  # fmt: skip
+    after = os.times()
+    return (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+def spawn_cpu_s(argv: list[str], times: int = 5) -> float:
+    """CPU seconds one start of `argv` costs (a child that starts and does next to nothing)."""
+    before = os.times()
+    for _ in range(times):
+        subprocess.run(argv, check=True, capture_output=True)
+    after = os.times()
+    return ((after.children_user - before.children_user) + (after.children_system - before.children_system)) / times
+
+
+def memory_figure(work: Path, seconds_big: float) -> dict[str, object]:
+    """Peak RSS of dfdx over 100 entries (the whole run) and over 10,000 (links to 4 small files; the
+    run is stopped with SIGINT after `seconds_big` s: 10,000 ffprobe spawns alone would take minutes)."""
+    smalls = [make_video(work / f"small{i}.mp4", frames=20 + i, size=(64, 36)) for i in range(4)]
+    result: dict[str, object] = {}
+    for count in (100, 10_000):
+        root = work / f"ds{count}"
+        folder = root / "DFD_original_sequences"
+        folder.mkdir(parents=True)
+        for i in range(count):
+            (folder / f"{i:05d}__link.mp4").symlink_to(smalls[i % 4])
+        out = work / f"out{count}"
+        argv = [PY, "-m", "dfdx", "extract", "--dataset-path", str(root), "--output-dir", str(out), "-q"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        root_proc = psutil.Process(proc.pid)
+        peak_self = 0
+        trace = []
+        t0 = time.monotonic()
+        stopped = False
+        while proc.poll() is None:
+            try:
+                rss = root_proc.memory_info().rss
+            except psutil.Error:
+                break
+            peak_self = max(peak_self, rss)
+            elapsed = time.monotonic() - t0
+            if not trace or elapsed - trace[-1][0] >= 1:
+                trace.append((round(elapsed, 1), round(rss / 2**20, 1)))
+            if count > 100 and elapsed > seconds_big and not stopped:
+                proc.send_signal(signal.SIGINT)
+                stopped = True
+            time.sleep(0.02)
+        proc.wait()
+        ledger = out / "extraction_ledger.jsonl"
+        done = len(ledger.read_text().splitlines()) if ledger.exists() else 0
+        result[str(count)] = {"entries": count, "videos_done": done, "peak_rss_mb": round(peak_self / 2**20, 1),
+                              "stopped_after_s": seconds_big if stopped else None, "rss_trace_mb": trace}
+    return result
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split()
+    found["ffmpeg"] = first[2] if len(first) > 2 else "unknown"
+    for module in ("av", "cv2", "decord", "simplejpeg", "numpy", "torchcodec"):
+        if importlib.util.find_spec(module) is not None:
+            mod = __import__(module)
+            found[module] = str(getattr(mod, "__version__", "unknown"))
+    return found
+
+
+def machine() -> dict[str, object]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": CORES, "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "os": platform.platform(), "load_avg_at_start": os.getloadavg()}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--memory-seconds", type=float, default=40, help="how long the 10,000-entry run goes on")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+    started = dt.datetime.now(dt.UTC)
+    videos = make_corpus(args.corpus)
+    corpus = args.corpus.resolve()
+    expected = asyncio.run(expected_frames(videos))
+    for video in videos:  # warm the page cache: every contender then reads from memory
+        video.read_bytes()
+    all_contenders = contenders(videos)
+    skipped = {c.name: c.needs for c in all_contenders if c.needs and importlib.util.find_spec(c.needs) is None}
+    active = [c for c in all_contenders if c.name not in skipped]
+    samples: dict[str, list[Sample]] = {c.name: [] for c in active}
+    limit_runs: list[dict[str, float]] = []
+    identity: dict[str, dict[str, object]] = {}
+    work = Path(tempfile.mkdtemp(prefix="dfdx-bench-"))
+    try:
+        for rnd in range(1, args.rounds + 1):
+            for contender in active:
+                out = work / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                config = work / "config.json"
+                config.write_text(json.dumps({"dataset_path": str(corpus), "output_dir": str(out), **contender.config}))
+                argv = [str(out) if a == "OUT" else str(config) if a == "CONFIG" else a for a in contender.argv]
+                sample = run_tree(argv)
+                samples[contender.name].append(sample)
+                print(f"[bench] round {rnd} {contender.name}: {sample.wall_s:.2f} s", file=sys.stderr, flush=True)
+                if rnd == 1:
+                    got = read_frames(contender, out, videos, corpus)
+                    wrong = sorted(k for k in expected if got.get(k) != expected[k])
+                    identity[contender.name] = {"frames": len(expected), "wrong": len(wrong),
+                                                "examples": [(k, expected[k], got.get(k)) for k in wrong[:5]]}
+            limit_runs.append(json.loads(subprocess.run([PY, str(HERE / "limit.py"), *map(str, videos)], check=True,
+                                                        capture_output=True, text=True).stdout))  # fmt: skip
+            print(f"[bench] round {rnd} limit: {limit_runs[-1]['group_s']:.2f} CPU s", file=sys.stderr, flush=True)
+        probe_s = probe_cpu_s(videos)
+        spawn = {
+            "ffmpeg": spawn_cpu_s(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=16x16", "-frames:v", "1",
+                                   "-f", "null", "-"]) * len(videos),
+            "pyav": spawn_cpu_s([PY, "-c", "import av, numpy"]) * CORES if importlib.util.find_spec("av") else 0.0,
+        }  # fmt: skip
+        memory = None if args.no_memory else memory_figure(work / "memory", args.memory_seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n_videos, n_frames = len(videos), len(expected)
+    rows = {}
+    for name, runs in samples.items():
+        wall = statistics.median(s.wall_s for s in runs)
+        rows[name] = {
+            "wall_s": round(wall, 3),
+            "wall_s_runs": [round(s.wall_s, 3) for s in runs],
+            "videos_per_s": round(n_videos / wall, 3),
+            "frames_per_s": round(n_frames / wall, 3),
+            "cpu_s_per_video": round(statistics.median(s.cpu_s for s in runs) / n_videos, 3),
+            "root_cpu_s": round(statistics.median(s.root_cpu_s for s in runs), 3),
+            "peak_rss_mb": round(max(s.peak_rss_mb for s in runs), 1),
+            "wrong_frames": identity[name]["wrong"],
+        }
+    limit_group = statistics.median(r["group_s"] for r in limit_runs) / CORES
+    limit_target = statistics.median(r["target_s"] for r in limit_runs) / CORES
+    result: dict[str, Any] = {
+        "date": started.isoformat(timespec="seconds"), "machine": machine(), "versions": versions(),
+        "corpus": {"videos": n_videos, "frames": n_frames, "files": [v.relative_to(corpus).as_posix() for v in videos]},
+        "rounds": args.rounds, "contenders": rows, "skipped": skipped, "identity": identity,
+        "limit": {"group_s": round(limit_group, 3), "per_target_s": round(limit_target, 3), "runs": limit_runs},
+        "probe_cpu_s": round(probe_s, 3), "spawn_cpu_s": {k: round(v, 3) for k, v in spawn.items()},
+        "memory": memory,
+    }  # fmt: skip
+    text = report(result)
+    print(text)
+    result["table"] = text
+    (HERE / "results").mkdir(exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    for name in (f"{stamp}.json", "latest.json"):
+        (HERE / "results" / name).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def report(result: dict[str, Any]) -> str:
+    rows: dict[str, dict[str, Any]] = result["contenders"]
+    n_videos = result["corpus"]["videos"]
+    n_frames = result["corpus"]["frames"]
+    limit = result["limit"]["group_s"]
+    lines = [
+        f"{n_videos} videos, {n_frames} frames, {result['machine']['cores']} cores, "
+        f"median of {result['rounds']} interleaved rounds",
+        "",
+        "| contender | exact frames | videos/s | frames/s | CPU s/video | peak RSS (tree) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        exact = f"{n_frames - row['wrong_frames']}/{n_frames}"
+        lines.append(f"| {name} | {exact} | {row['videos_per_s']:.2f} | {row['frames_per_s']:.1f} | "
+                     f"{row['cpu_s_per_video']:.2f} | {row['peak_rss_mb']:.0f} MB |")  # fmt: skip
+    lines.append(f"| decode-bound limit (one pass per GOP, non-ref skipped, q95) | - | {n_videos / limit:.2f} | "
+                 f"{n_frames / limit:.1f} | {limit * result['machine']['cores'] / n_videos:.2f} | - |")
+    for name, why in result["skipped"].items():
+        lines.append(f"| {name} | not run: `{why}` is not installed | | | | |")
+    lines += ["", "Ratios (videos/s; > 1 means dfdx is faster):"]
+    dfdx_names = [n for n in rows if n.startswith("dfdx (")]
+    peers = [n for n in rows if not n.startswith("dfdx")]
+    for mine in dfdx_names:
+        for peer in peers:
+            lines.append(f"  {mine} / {peer}: {rows[mine]['videos_per_s'] / rows[peer]['videos_per_s']:.2f}")
+        lines.append(f"  limit time / {mine} time: {limit / rows[mine]['wall_s']:.2f} "
+                     f"(per-target limit: {result['limit']['per_target_s'] / rows[mine]['wall_s']:.2f})")
+    for mode in ("ffmpeg", "pyav"):
+        key = f"dfdx --seek keyframe ({mode})"
+        exact = "dfdx (ffmpeg grabber, default)" if mode == "ffmpeg" else "dfdx (pyav grabber)"
+        if key in rows and exact in rows:
+            lines.append(f"  --seek keyframe speed-up ({mode}): {rows[exact]['wall_s'] / rows[key]['wall_s']:.2f}x")
+    lines += ["", "Overhead share of dfdx's wall time: (dfdx's own CPU [encode, ledger, plan, pipes] + ffprobe CPU"
+                  " + child starts) / (cores x wall):"]
+    cores = result["machine"]["cores"]
+    for mine in dfdx_names:
+        spawn = result["spawn_cpu_s"]["pyav" if "pyav" in mine else "ffmpeg"]
+        over = rows[mine]["root_cpu_s"] + result["probe_cpu_s"] + spawn
+        lines.append(f"  {mine}: ({rows[mine]['root_cpu_s']:.2f} + {result['probe_cpu_s']:.2f} + {spawn:.2f}) CPU s "
+                     f"/ ({cores} x {rows[mine]['wall_s']:.2f} s) = {over / (cores * rows[mine]['wall_s']):.1%}")
+    memory = result.get("memory")
+    if memory:
+        small, big = memory["100"], memory["10000"]
+        lines += ["", f"Memory: peak RSS of dfdx {small['peak_rss_mb']} MB over 100 entries (all done); "
+                      f"{big['peak_rss_mb']} MB over 10,000 entries ({big['videos_done']} done in "
+                      f"{big['stopped_after_s']} s, then Ctrl-C)"]  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
