@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from dfdx import __version__
 from dfdx.balance import balance_note, positions_by_category
@@ -59,6 +60,7 @@ class RunStats:
     stopped_by: signal.Signals | None = None
     fault: str | None = None
     errors: list[str] = field(default_factory=list)
+    report: dict[str, Any] | None = None  # the report written at the end, for the summary
 
 
 def now_iso() -> str:
@@ -190,12 +192,18 @@ class Engine:
                 await self.ledger.close()
                 remove_temp_files(self.out)
             if self.stats.fault is None and self.stats.stopped_by is None:
-                write_report(self.out)
-                if self.cfg.report.html:
-                    from dfdx.html_report import write_html_report
-
-                    write_html_report(self.out)
+                # In a thread, so that a signal is still heard while a big ledger is summarised (the loop
+                # would only see it after returning, and lose it); each report is replaced atomically.
+                self.stats.report = await asyncio.to_thread(self._write_reports)
         return self.stats
+
+    def _write_reports(self) -> dict[str, Any]:
+        report = write_report(self.out)
+        if self.cfg.report.html:
+            from dfdx.html_report import write_html_report
+
+            write_html_report(self.out)
+        return report
 
     async def _stream(self, todo: Iterator[Video], state: dict[str, LedgerEntry]) -> None:
         # Twice the workers in flight: the next videos' probes overlap the current grabs.
@@ -377,7 +385,7 @@ def run_extract(cfg: Config) -> int:
         return EXIT_FOR_SIGNAL[stats.stopped_by]
     if not cfg.quiet:
         print(_done_line(stats, wall), file=sys.stderr)
-        print(summary_text(out), file=sys.stderr)
+        print(summary_text(out, stats.report), file=sys.stderr)
     return 0
 
 
