@@ -26,7 +26,7 @@ import pytest
 
 from dfdx.ledger import LedgerEntry, fold, read_ledger
 from dfdx.samples import make_video
-from tests.conftest import FAKE, REAL, dataset_files, run_dfdx
+from tests.conftest import FAKE, REAL, dataset_files, ledger_lines, run_dfdx
 
 LEDGER = "extraction_ledger.jsonl"
 
@@ -134,7 +134,7 @@ class Reference:
     root: Path
     files: dict[str, bytes]
     state: dict[str, tuple[Any, ...]]
-    wall_s: float
+    work_s: float  # from the ledger's creation (start-up done) to the end of the run
 
 
 @pytest.fixture(scope="module")
@@ -148,11 +148,13 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Reference:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, root / rel)
     out = base / "reference"
+    proc = start(root, out, "-q", "--num-workers", "2")
+    wait_until((out / LEDGER).exists, proc)
     t0 = time.monotonic()
-    done = run_dfdx("extract", "--dataset-path", str(root), "--output-dir", str(out), "-q", "--num-workers", "2")
-    wall = time.monotonic() - t0
-    assert done.returncode == 0, done.stderr
-    return Reference(root, dataset_files(out), comparable(assert_consistent(out)), wall)
+    _, stderr = proc.communicate(timeout=120)
+    work = time.monotonic() - t0
+    assert proc.returncode == 0, stderr
+    return Reference(root, dataset_files(out), comparable(assert_consistent(out)), work)
 
 
 def resume_matches(ref: Reference, out: Path) -> str:
@@ -231,13 +233,51 @@ def test_signal_during_the_final_report(small: Reference, tmp_path: Path, sig: s
             assert (out / name).read_text().rstrip().endswith(("}", "</html>"))
 
 
+def test_damaged_ledger_lines_redo_only_their_videos(small: Reference, tmp_path: Path) -> None:
+    """A torn line, a garbage line, a duplicated line and a line with an unknown status in the middle of the
+    ledger (an editor, a bad disk, a concurrent writer): resume names each bad line, redoes exactly the two
+    videos whose only line it cannot trust, and ends with the reference dataset and state."""
+    out = tmp_path / "out"
+    assert run_dfdx("extract", "--dataset-path", str(small.root), "--output-dir", str(out), "-q").returncode == 0
+    lines = (out / LEDGER).read_text().splitlines(keepends=True)
+    assert len(lines) == 8
+    sixth = ledger_lines(out)[5]["video"]
+    weird = f'{{"video": "{sixth}", "status": "weird", "category": "real"}}\n'
+    torn = lines[1][: len(lines[1]) // 2] + "\n"
+    damaged = [lines[0], torn, lines[2], "}{ not json\n", lines[4], lines[4], lines[5], weird, lines[6], lines[7]]
+    (out / LEDGER).write_text("".join(damaged))
+    resumed = run_dfdx("extract", "--dataset-path", str(small.root), "--output-dir", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    for number in (2, 4, 8):
+        assert f"ledger line {number}: unreadable" in resumed.stderr, resumed.stderr
+    assert "ledger line 6" not in resumed.stderr  # a duplicate is not a problem: the same video, done
+    assert "2 ok, 0 failed, 6 already done" in resumed.stderr
+    assert dataset_files(out) == small.files
+    entries, problems = read_ledger(out / LEDGER)
+    assert [p.line for p in problems] == [2, 4, 8]
+    assert comparable(fold(entries)) == small.state
+
+
 # --- kill -9 at seeded random moments ----------------------------------------------------------------------
 
 
+def ledger_is_open(proc: subprocess.Popen[str], out: Path) -> bool:
+    """The run has the ledger open: start-up (imports, discovery) is over and its work begins."""
+    try:
+        return any(f.path == str(out / LEDGER) for f in psutil.Process(proc.pid).open_files())
+    except psutil.Error:
+        return False
+
+
 def kill_at_random_moment(ref: Reference, out: Path, rng: random.Random) -> int:
-    """Start a run, SIGKILL it after a seeded random delay; returns how many ledger lines it had written."""
+    """Start a run, SIGKILL it at a seeded random moment of its work (start-up writes nothing, so the clock
+    starts when it opens the ledger: probing, grabbing, renaming, appending, reporting all lie ahead);
+    returns how many ledger lines there are after the kill."""
     proc = start(ref.root, out, "-q", "--num-workers", "2")
-    time.sleep(rng.uniform(0.0, ref.wall_s))
+    deadline = time.monotonic() + 60
+    while not ledger_is_open(proc, out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0.0, ref.work_s * 1.1))
     proc.kill()
     proc.communicate(timeout=30)
     assert leftovers(ref.root) == []
