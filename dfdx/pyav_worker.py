@@ -123,6 +123,12 @@ def write_message(stream: BinaryIO, doc: dict[str, Any], payload: Sequence[bytes
     stream.flush()
 
 
+def _reason(exc: Exception, path: str) -> str:
+    """PyAV's message without the file's name (the ledger names the video already)."""
+    text = str(exc).replace(f"'{path}'", "").replace(path, "").strip(" :;")
+    return text[:300] or type(exc).__name__
+
+
 def serve(parent_pid: int) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # dfdx decides when a worker stops
@@ -132,7 +138,7 @@ def serve(parent_pid: int) -> None:
         try:
             frames = decode_request(req)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            write_message(out, {"error": str(exc)[:300] or type(exc).__name__})
+            write_message(out, {"error": _reason(exc, req["path"])})
             continue
         order = sorted(frames)
         write_message(out, {"frames": order}, [frames[i] for i in order])
