@@ -18,6 +18,7 @@ import os
 import signal
 import struct
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +100,22 @@ class PyAVGrabber:
 
     async def decode_frames(self, path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
                             threads: int, keyframes_only: bool) -> dict[int, bytes]:
-        req = worker_request(path, info, plan, threads, keyframes_only)
-        answer, frames = await self._ask(req, children, timeout_s, frame_bytes(info.width, info.height))
-        if "error" in answer:
-            raise GrabError(f"could not decode the video: {answer['error']}")
+        # One request per seek group, side by side: groups are independent (each seeks to its own
+        # keyframe), and finer pieces keep every worker busy to the end of a run instead of one long
+        # video finishing alone on one core.
+        size = frame_bytes(info.width, info.height)
+        requests = [worker_request(path, info, replace(plan, groups=(group,)), threads, keyframes_only)
+                    for group in plan.groups]  # fmt: skip
+        results = await asyncio.gather(*(self._ask(req, children, timeout_s, size) for req in requests),
+                                       return_exceptions=True)  # fmt: skip
+        frames: dict[int, bytes] = {}
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            answer, got = result
+            if "error" in answer:
+                raise GrabError(f"could not decode the video: {answer['error']}")
+            frames.update(got)
         return frames
 
     async def _ask(self, req: dict[str, Any], children: Children, timeout_s: float,
