@@ -29,13 +29,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from dfdx import __version__
 from dfdx.balance import balance_note, positions_by_category
 from dfdx.children import Children, ChildTimeout, require_tools
 from dfdx.config import Config
 from dfdx.discover import Video, discover, sample_per_category
 from dfdx.errors import DiskFull, SystemFault, UsageError
-from dfdx.grab import TEMP_PREFIX, GrabError, decode_frames, write_frames
+from dfdx.files import TEMP_PREFIX
+from dfdx.grab import GrabError, decode_frames, write_frames
 from dfdx.grab_pyav import PyAVGrabber
 from dfdx.ledger import LEDGER_NAME, FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
 from dfdx.lock import OutputLock
@@ -264,7 +267,7 @@ class Engine:
                 self._remove_stale(previous, keep=set())
             entry = LedgerEntry(status="failed", error=str(exc), finished_at=now_iso(),
                                 elapsed_s=round(time.monotonic() - t0, 3), **base)  # fmt: skip
-            log.warning("failed: %s: %s", video.rel, exc)
+            log.warning("failed: %s: %s", video.rel, exc, extra={"video_failure": True})
         await self.ledger.append(entry)
         ok = entry.status == "ok"
         self.stats.ok += ok
@@ -342,8 +345,28 @@ def console_logging(verbose: bool, quiet: bool) -> logging.Handler:
     console = TqdmSafeHandler()
     console.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("[dfdx] %(levelname)s %(message)s"))
+    console.addFilter(FailureCap())
     root.addHandler(console)
     return console
+
+
+class FailureCap(logging.Filter):
+    """The console shows the first failed videos, then one note; the log file and the report keep all
+    (a dataset with a systematic problem would otherwise bury the progress under thousands of lines)."""
+
+    def __init__(self, limit: int = 20) -> None:
+        super().__init__()
+        self.limit = limit
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "video_failure", False):
+            return True
+        self.count += 1
+        if self.count == self.limit + 1:
+            tqdm.write(f"[dfdx] WARNING more than {self.limit} videos failed: the rest are only in "
+                       f"{LOG_NAME} and the report", file=sys.stderr)  # fmt: skip
+        return self.count <= self.limit
 
 
 @contextlib.contextmanager

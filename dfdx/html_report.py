@@ -21,6 +21,7 @@ from typing import Any
 
 import simplejpeg
 
+from dfdx.files import write_text_atomic
 from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
 from dfdx.report import build_report
 from dfdx.verify import ASSETS_DIR, FLAGS, VERIFY_NAME
@@ -104,11 +105,7 @@ def write_html_report(out: Path) -> Path:
     parts.append(_failures_section(report))
     parts.append(_verification_section(verification, findings, thumbs))
     parts.append("</body></html>\n")
-    tmp = out / f".{HTML_NAME}.tmp"
-    # errors="replace": a video name with bytes that are not UTF-8 shows as U+FFFD instead of stopping the run
-    tmp.write_text("\n".join(parts), encoding="utf-8", errors="replace")
-    os.replace(tmp, out / HTML_NAME)
-    return out / HTML_NAME
+    return write_text_atomic(out / HTML_NAME, "\n".join(parts))
 
 
 def _make_thumbnails(out: Path, assets: Path, frame_paths: set[str]) -> dict[str, str]:

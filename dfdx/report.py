@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from dfdx.files import write_text_atomic
 from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
 
 REPORT_NAME = "extraction_report.json"
@@ -117,9 +118,7 @@ def _spread(values: list[float]) -> dict[str, float] | None:
 
 def write_report(out: Path) -> dict[str, Any]:
     report = build_report(out)
-    tmp = out / f".{REPORT_NAME}.tmp"
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out / REPORT_NAME)
+    write_text_atomic(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=False) + "\n")
     return report
 
 

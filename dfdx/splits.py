@@ -16,7 +16,6 @@ video whose two actors landed in different splits: fewer videos, still no face i
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import Counter, defaultdict
@@ -25,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dfdx.errors import UsageError
+from dfdx.files import write_text_atomic
 from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
 
 SPLITS_NAME = "splits.json"
@@ -185,8 +185,8 @@ def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "g
     if not state:
         raise UsageError(f"the ledger in {str(out)!r} names no videos: run `dfdx extract` first")
     splits = make_splits(state, ratios, seed, mode)
-    _write_atomic(out / SPLITS_NAME, json.dumps(splits, indent=2) + "\n")
-    _write_atomic(out / METADATA_NAME, "".join(metadata_lines(state, splits["videos"])))
+    write_text_atomic(out / SPLITS_NAME, json.dumps(splits, indent=2) + "\n")
+    write_text_atomic(out / METADATA_NAME, "".join(metadata_lines(state, splits["videos"])))
     return splits
 
 
@@ -202,11 +202,6 @@ def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str | N
             lines.append(json.dumps(row, sort_keys=True) + "\n")
     return lines
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def table_text(splits: dict[str, Any]) -> str:

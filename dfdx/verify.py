@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
-from dfdx.grab import TEMP_PREFIX
+from dfdx.files import TEMP_PREFIX, write_text_atomic
 from dfdx.ledger import LEDGER_NAME, FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
 from dfdx.lock import OutputLock
 
@@ -294,9 +294,7 @@ def to_json(out: Path, v: Verification) -> dict[str, Any]:
 
 
 def write_verification(out: Path, v: Verification) -> None:
-    tmp = out / f".{VERIFY_NAME}.tmp"
-    tmp.write_text(json.dumps(to_json(out, v), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / VERIFY_NAME)
+    write_text_atomic(out / VERIFY_NAME, json.dumps(to_json(out, v), indent=2) + "\n")
 
 
 def summary_text(out: Path, v: Verification) -> str:

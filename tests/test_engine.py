@@ -268,3 +268,14 @@ def test_keyframe_mode_takes_keyframes_and_is_fingerprinted(tmp_path, dataset, v
     assert entry["params"]["seek"] == "keyframe"
     assert extract(root, out) == 0  # exact mode: other params, so redone
     assert frame_indices(out, ledger_lines(out)[-1]) == [25, 37, 50]
+
+
+def test_console_shows_the_first_failures_and_the_log_keeps_all(tmp_path, dataset, capsys):
+    for i in range(25):
+        root = dataset(f"{REAL}/{i:02d}__bad.mp4", b"not a video")
+    out = tmp_path / "out"
+    cfg = load_config(None, {"dataset_path": str(root), "output_dir": str(out), "num_workers": 2})
+    assert run_extract(cfg) == 0
+    err = capsys.readouterr().err
+    assert err.count("WARNING failed:") == 20 and "more than 20 videos failed" in err
+    assert (out / "extraction.log").read_text().count("failed:") == 25
