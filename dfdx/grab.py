@@ -23,10 +23,10 @@ import simplejpeg
 
 from dfdx.children import Children, last_error_line
 from dfdx.errors import DiskFull, SystemFault
+from dfdx.files import temp_path_for
 from dfdx.plan import Plan, SeekGroup, select_window
 from dfdx.probe import VideoInfo
 
-TEMP_PREFIX = ".dfdx-tmp-"
 _INPUT = "file:dfdx-input"  # stands for the video's path while ffmpeg-python builds the graph
 
 # ffprobe's color_space → swscale's matrix names; anything else is what ffmpeg assumes (BT.601).
@@ -166,7 +166,7 @@ async def write_frames(frames: list[tuple[int, bytes]], dests: dict[int, Path], 
     try:
         for number, raw in frames:
             dest = dests[number]
-            tmp = dest.with_name(f"{TEMP_PREFIX}{os.getpid()}-{dest.name}")
+            tmp = temp_path_for(dest)
             temps.append((tmp, dest))
             size = await _finish_even_if_cancelled(
                 asyncio.to_thread(_encode_and_write, raw, info.width, info.height, quality, tmp)
