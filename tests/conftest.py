@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,12 @@ def run_dfdx(
                           timeout=timeout, env=full_env, **kw)  # fmt: skip
 
 
+def remux(src: Path, dest: Path, *args: str) -> Path:
+    """Copy the streams into a new file with changed container facts (a start offset, rotation...)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", *args, str(dest)], check=True)
+    return dest
+
+
 def ledger_lines(out: Path) -> list[dict[str, Any]]:
     text = (out / "extraction_ledger.jsonl").read_text()
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -91,3 +98,19 @@ def indexed_dataset(dataset: Callable[..., Path], video_cache: Callable[..., Pat
 
 def have_root() -> bool:
     return os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at path (as root), for disk-full and read-only tests; skips where not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not have_root() or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
+                              str(path)], capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from dfdx.download import (
 )
 from dfdx.kaggle_client import parse_retry_after
 from tests import fake_kaggle
+from tests.conftest import tmpfs
 from tests.fake_kaggle import ARCHIVE, FakeKaggle, Hit
 
 kaggle_server = fake_kaggle.kaggle_server  # the fixture: a started fake, this process's client pointed at it
@@ -589,17 +589,8 @@ def test_member_with_a_bad_crc_is_not_kept(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Any:
     """A 2 MiB tmpfs (needs root); skipped where mounting is not allowed."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if shutil.which("mount") is None or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "small", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.parametrize("max_videos", [None, 1])

@@ -21,7 +21,7 @@ from dfdx.config import load_config
 from dfdx.discover import video_hash
 from dfdx.engine import run_extract
 from dfdx.samples import decode_luma, read_index_luma
-from tests.conftest import FAKE, REAL, frame_indices, ledger_lines
+from tests.conftest import FAKE, REAL, frame_indices, ledger_lines, remux
 
 THIRDS = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
 
@@ -86,10 +86,8 @@ def test_variable_frame_rate(tmp_path, dataset, video_cache):
 
 def test_start_offset_with_an_earlier_audio_track(tmp_path, dataset, video_cache):
     """ffmpeg's -ss counts from the container's start (here the audio's, before the video's): exact still."""
-    shifted = tmp_path / "shifted.mp4"
     src = video_cache("shift-src.mp4", frames=100, gop=30, audio_s=5.0)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-output_ts_offset", "10",
-                    str(shifted)], check=True)  # fmt: skip
+    shifted = remux(src, tmp_path / "shifted.mp4", "-output_ts_offset", "10")
     root = dataset(f"{REAL}/01__shift.mp4", shifted)
     out = tmp_path / "out"
     assert extract(root, out) == 0
@@ -138,9 +136,7 @@ def test_colours_survive(tmp_path, dataset, matrix, rng, tag):
 
 def test_rotation_metadata_is_honoured(tmp_path, dataset, video_cache):
     src = video_cache("rot-src.mp4", frames=30, size=(160, 96))
-    rotated = tmp_path / "rot.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-metadata:s:v", "rotate=90",
-                    str(rotated)], check=True)  # fmt: skip
+    rotated = remux(src, tmp_path / "rot.mp4", "-metadata:s:v", "rotate=90")
     root = dataset(f"{REAL}/01__rot.mp4", rotated)
     out = tmp_path / "out"
     assert extract(root, out) == 0

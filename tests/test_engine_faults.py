@@ -3,33 +3,19 @@ not writable, disk full, the dataset vanishing, a hung child."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dfdx.ledger import read_ledger
-from tests.conftest import FAKE, REAL, dataset_files, have_root, ledger_lines, run_dfdx
+from tests.conftest import FAKE, REAL, dataset_files, have_root, ledger_lines, run_dfdx, tmpfs
 
 needs_root = pytest.mark.skipif(not have_root(), reason="mounting a tmpfs needs root")
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
-                              str(path)], capture_output=True, text=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from fractions import Fraction
 
 import pytest
 
 from dfdx.children import Children
 from dfdx.probe import ProbeError, parse_probe, probe
+from tests.conftest import remux
 
 
 def stream(**kw):
@@ -57,9 +57,7 @@ def test_rotation_swaps_the_displayed_size():
 
 def test_real_file_with_a_start_offset_and_audio(tmp_path, video_cache):
     src = video_cache("p.mp4", frames=50, audio_s=3.0)
-    shifted = tmp_path / "shifted.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-output_ts_offset", "10",
-                    str(shifted)], check=True)  # fmt: skip
+    shifted = remux(src, tmp_path / "shifted.mp4", "-output_ts_offset", "10")
     info = asyncio.run(probe(shifted, Children(1), timeout_s=30))
     assert info.start_s == pytest.approx(10) and info.duration_s == pytest.approx(2.0)
     assert info.container_start_s <= info.start_s and info.container_start_s == pytest.approx(10, abs=0.05)
