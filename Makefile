@@ -19,6 +19,7 @@ help:
 	@echo "make report    - rebuild the report from the ledger"
 	@echo "make download  - dfdx download --config $(CONFIG) (needs Kaggle credentials)"
 	@echo "make run       - download, then extract: dfdx run --config $(CONFIG)"
+	@echo "make bench     - side-by-side benchmark against the usual alternatives (prints the table)"
 
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
@@ -65,6 +66,10 @@ download: venv
 
 run: deps
 	$(BIN)/dfdx run --config $(CONFIG)
+
+bench: deps
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf demo .pytest_cache .ruff_cache

@@ -33,6 +33,10 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--seek": ("extract.seek", {"choices": ["exact", "keyframe"],
                                 "help": "exact: the frame played at each position (default); "
                                         "keyframe: the nearest keyframe, faster"}),
+    "--grabber": ("extract.grabber", {"choices": ["ffmpeg", "pyav"],
+                                      "help": "ffmpeg: one ffmpeg CLI child per seek (default); pyav: long-lived PyAV "
+                                              "workers that skip non-reference frames, faster (pip install "
+                                              "'dfdx[pyav]')"}),
     "--timeout": ("extract.timeout_s", {"type": float, "metavar": "S",
                                         "help": "kill one ffmpeg/ffprobe after S seconds (default: 300)"}),
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
