@@ -39,6 +39,12 @@ def reference(busy_dataset: Path, tmp_path: Path) -> dict[str, bytes]:
     return dataset_files(out)
 
 
+def report_facts(out: Path) -> dict[str, object]:
+    """What two runs' reports must agree on (timings and paths aside)."""
+    report = json.loads((out / "extraction_report.json").read_text())
+    return {k: report[k] for k in ("videos", "totals", "frames", "bytes", "failures", "resolutions", "params")}
+
+
 def ok_state(out: Path) -> dict[str, list[str]]:
     entries, _ = read_ledger(out / "extraction_ledger.jsonl")
     return {v: [f.path for f in e.frames] for v, e in fold(entries).items() if e.status == "ok"}
@@ -105,6 +111,7 @@ def test_signal_stops_cleanly_and_resume_completes(busy_dataset, tmp_path, refer
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(done_before)} already done" in resumed.stderr
     assert dataset_files(out) == reference
+    assert report_facts(out) == report_facts(tmp_path / "reference")
     assert len(ok_state(out)) == 12
 
 
@@ -135,6 +142,7 @@ def test_kill_9_then_resume_gives_the_same_dataset(busy_dataset, tmp_path, refer
     resumed = run_dfdx("extract", "--dataset-path", str(busy_dataset), "--output-dir", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert dataset_files(out) == reference
+    assert report_facts(out) == report_facts(tmp_path / "reference")
     assert temp_files(out) == []
     assert len(ok_state(out)) == 12
 
