@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,26 @@ def run_dfdx(
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "dfdx", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, **kw)  # fmt: skip
+
+
+@contextlib.contextmanager
+def sample_children(count: Callable[[], int], every_s: float = 0.002) -> Iterator[list[int]]:
+    """Sample count() in a thread while the body runs: the list of samples shows the peak concurrency."""
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(count())
+            time.sleep(every_s)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
 
 
 def remux(src: Path, dest: Path, *args: str) -> Path:

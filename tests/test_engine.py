@@ -7,8 +7,6 @@ import io
 import itertools
 import math
 import subprocess
-import threading
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from dfdx.config import load_config
 from dfdx.discover import video_hash
 from dfdx.engine import run_extract
 from dfdx.samples import decode_luma, read_index_luma
-from tests.conftest import FAKE, REAL, frame_indices, ledger_lines, remux
+from tests.conftest import FAKE, REAL, frame_indices, ledger_lines, remux, sample_children
 
 THIRDS = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
 
@@ -234,22 +232,12 @@ def test_concurrency_never_exceeds_num_workers(tmp_path, dataset, video_cache):
     for i in range(10):
         root = dataset(f"{REAL}/{i:02d}__c.mp4", src)
     me = psutil.Process()
-    seen: list[int] = []
-    done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            kids = [c for c in me.children(recursive=True) if c.name() in ("ffmpeg", "ffprobe")]
-            seen.append(len(kids))
-            time.sleep(0.002)
+    def media_children() -> int:
+        return len([c for c in me.children(recursive=True) if c.name() in ("ffmpeg", "ffprobe")])
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with sample_children(media_children) as seen:
         assert extract(root, tmp_path / "out", num_workers=2) == 0
-    finally:
-        done.set()
-        watcher.join()
     assert max(seen) == 2  # reached (the run was concurrent) and never exceeded
     assert len(ledger_lines(tmp_path / "out")) == 10
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from fractions import Fraction
 
@@ -25,7 +24,7 @@ from dfdx.grab_pyav import PyAVGrabber
 from dfdx.plan import make_plan
 from dfdx.probe import probe
 from tests import test_engine as engine_tests
-from tests.conftest import REAL, ledger_lines
+from tests.conftest import REAL, ledger_lines, sample_children
 
 pytest.importorskip("av")
 
@@ -94,21 +93,8 @@ def test_live_workers_never_exceed_num_workers(tmp_path, dataset, video_cache):
     for i in range(10):
         root = dataset(f"{REAL}/{i:02d}__c.mp4", src)
     me = psutil.Process()
-    seen: list[int] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            seen.append(len(_workers(me)))
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with sample_children(lambda: len(_workers(me)), every_s=0.005) as seen:
         assert engine_tests.extract(root, tmp_path / "out", num_workers=2) == 0
-    finally:
-        done.set()
-        watcher.join()
     assert 1 <= max(seen) <= 2
     assert not _workers(me)  # closed at the end of the run
     assert [e["status"] for e in ledger_lines(tmp_path / "out")] == ["ok"] * 10
