@@ -106,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--ratios", dest="split.ratios", metavar="T,V,T", default=argparse.SUPPRESS,
                        type=lambda text: [float(x) for x in text.split(",")],
                        help="train,val,test shares (default: 0.8,0.1,0.1)")
-    split.add_argument("--mode", dest="split.mode", choices=["groups", "actors"], default=argparse.SUPPRESS,
-                       help="groups: linked actors stay together, every video assigned (default); actors: split "
-                            "the actors, leave out manipulated videos whose actors would cross splits")
+    split.add_argument("--mode", dest="split.mode", choices=["auto", "groups", "actors"], default=argparse.SUPPRESS,
+                       help="groups: linked actors stay together, every video assigned; actors: split the actors, "
+                            "leave out manipulated videos whose actors would cross splits; auto (default): groups "
+                            "when they fill every split, else actors")
 
     download = sub.add_parser("download", help="fetch the dataset from Kaggle (all, or --max-videos per category)")
     _add_common(download)

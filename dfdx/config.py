@@ -54,7 +54,7 @@ class SplitConfig:
     """`dfdx split`: train/val/test shares of each class; actors never cross splits."""
 
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
-    mode: str = "groups"
+    mode: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class Config:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
-    "split.mode": ("groups", "actors"),
+    "split.mode": ("auto", "groups", "actors"),
     "extract.grabber": ("ffmpeg", "pyav"),
 }
 

@@ -8,9 +8,10 @@ manipulation connects are one group (union-find). Whole groups go to one split, 
 Names that do not follow the DFD pattern cannot be linked to an actor: each such video is its own
 group, and the output says so.
 
-When manipulations link (nearly) all actors into one group, whole groups cannot fill three splits.
-`split.mode: actors` then splits the actors themselves and leaves out (split null) each manipulated
-video whose two actors landed in different splits: fewer videos, still no face in two splits.
+When manipulations link (nearly) all actors into one group — as they do for the full DFD cast — whole
+groups cannot fill three splits. `split.mode: actors` then splits the actors themselves and leaves out
+(split null) each manipulated video whose two actors landed in different splits: fewer videos, still no
+face in two splits. `auto` (the default) keeps whole groups when they fill every split, else does that.
 """
 
 from __future__ import annotations
@@ -140,14 +141,19 @@ def assign_by_actor(videos: list[str], category_of: dict[str, str], ratios: tupl
 
 
 def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed: int,
-                mode: str = "groups") -> dict[str, Any]:  # fmt: skip
+                mode: str = "auto") -> dict[str, Any]:  # fmt: skip
     """The content of splits.json for the ledger's videos (every status: a repaired video keeps its split)."""
     category_of = {video: e.category for video, e in entries.items()}
     groups = group_videos(list(entries))
+    requested = mode
+    video_split: dict[str, str | None] = {}
+    if mode in ("groups", "auto"):
+        video_split = dict(assign(groups, category_of, ratios, seed))
+        filled = {s for s in video_split.values()}
+        wanted = {s for s, r in zip(SPLIT_NAMES, ratios, strict=True) if r > 0}
+        mode = "actors" if mode == "auto" and not wanted <= filled else "groups"
     if mode == "actors":
         video_split = assign_by_actor(sorted(entries), category_of, ratios, seed)
-    else:
-        video_split = dict(assign(groups, category_of, ratios, seed))
     counts: dict[str, dict[str, dict[str, int]]] = {s: {} for s in SPLIT_NAMES}
     for video, split in video_split.items():
         if split is None:
@@ -166,6 +172,7 @@ def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed
     return {
         "seed": seed,
         "mode": mode,
+        "requested_mode": requested,
         "ratios": dict(zip(SPLIT_NAMES, ratios, strict=True)),
         "grouping": grouping,
         "groups": len(groups),
@@ -178,7 +185,7 @@ def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed
     }
 
 
-def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "groups") -> dict[str, Any]:
+def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto") -> dict[str, Any]:
     """splits.json and metadata.jsonl (the Hugging Face imagefolder loader reads it beside the frames)."""
     entries, _ = read_ledger(out / LEDGER_NAME)
     state = fold(entries)
@@ -214,7 +221,7 @@ def table_text(splits: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "groups", quiet: bool = False) -> int:
+def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto", quiet: bool = False) -> int:
     if not (out / LEDGER_NAME).exists():
         raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
     splits = write_splits(out, ratios, seed, mode)
@@ -227,10 +234,13 @@ def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "grou
               f"{{target}}_{{source}}__{{scene}}__{{id}}), e.g. {alone[0]!r}: each is its own group, so a "
               "person in several of them may appear in more than one split")  # fmt: skip
     biggest = max((len(g) for g in splits["actor_groups"]), default=0)
-    if mode == "groups" and splits["actor_groups"] and len(splits["actor_groups"]) < 3:
-        print(f"note: manipulations link the actors into {len(splits['actor_groups'])} group(s) (the largest has "
-              f"{biggest} actors); whole groups cannot fill three splits, so some are empty. `--mode actors` "
-              "splits the actors and leaves out the manipulated videos that would cross splits")
+    groups_note = (f"note: manipulations link the actors into {len(splits['actor_groups'])} group(s) (the largest "
+                   f"has {biggest} actors); whole groups cannot fill three splits")  # fmt: skip
+    if splits["mode"] == "groups" and splits["actor_groups"] and len(splits["actor_groups"]) < 3:
+        print(f"{groups_note}, so some are empty. `--mode actors` splits the actors and leaves out the "
+              "manipulated videos that would cross splits")  # fmt: skip
+    elif splits["requested_mode"] == "auto" and splits["mode"] == "actors":
+        print(f"{groups_note}, so the actors themselves were split (`--mode groups` keeps whole groups)")
     if splits["left_out"]:
         print(f"note: {len(splits['left_out'])} manipulated video(s) left out: their two actors are in different "
               "splits (split null in splits.json and metadata.jsonl)")

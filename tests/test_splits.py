@@ -79,8 +79,10 @@ def test_ratios_are_met_when_the_groups_allow_it():
 
 def test_actors_mode_splits_a_fully_linked_cast_by_leaving_crossing_videos_out():
     pairs = [(t, s) for t in range(1, 11) for s in range(1, 11) if t != s]  # everyone linked to everyone
-    groups = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0)
+    groups = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0, mode="groups")
     assert len(groups["actor_groups"]) == 1 and groups["counts"]["val"] == {}
+    auto = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0)  # the default
+    assert (auto["requested_mode"], auto["mode"]) == ("auto", "actors")
     actors = make_splits(dfd_sample(pairs, range(1, 11)), (0.6, 0.2, 0.2), seed=0, mode="actors")
     assert_no_actor_in_two_splits(actors)
     assert all(actors["counts"][s]["real"]["videos"] > 0 for s in ("train", "val", "test"))
@@ -90,7 +92,7 @@ def test_actors_mode_splits_a_fully_linked_cast_by_leaving_crossing_videos_out()
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 15), st.integers(1, 15)).filter(lambda p: p[0] != p[1]), max_size=40),
-       st.integers(0, 5), st.sampled_from(["groups", "actors"]))  # fmt: skip
+       st.integers(0, 5), st.sampled_from(["groups", "actors", "auto"]))  # fmt: skip
 def test_no_actor_is_ever_in_two_splits(pairs, seed, mode):
     splits = make_splits(dfd_sample(pairs, range(1, 16)), (0.7, 0.15, 0.15), seed=seed, mode=mode)
     assert_no_actor_in_two_splits(splits)
