@@ -1,0 +1,37 @@
+"""The ffmpeg grab's argv and encoding; which frame it grabs is proven end to end in test_engine.py."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dfdx.grab import encode_jpeg, ffmpeg_argv, frame_bytes
+from dfdx.plan import make_plan
+from tests.test_plan import cfr
+
+
+def test_argv_treats_the_name_as_a_file_and_selects_by_time():
+    info = cfr(100, gop=25)
+    plan = make_plan(info, (Fraction(1, 3),))
+    path = Path("/data/-rf %d concat:x.mp4")
+    argv = ffmpeg_argv(path, info, plan.groups, threads=1)
+    assert argv[0] == "ffmpeg" and argv[argv.index("-i") + 1] == f"file:{path}"
+    assert argv.index("-copyts") < argv.index("-i")  # global options first: ffmpeg ignores trailing ones
+    assert argv[argv.index("-ss") + 1] == "1.000000"  # the keyframe (frame 25 at 40 ms) before frame 33
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert "select=gte(t\\,1.300000000)*lt(t\\,1.340000000)" in graph
+    assert "out_color_matrix=bt601" in graph and "out_range=pc" in graph
+    assert argv[-1] == "pipe:1"
+
+
+def test_encode_odd_sizes_at_ijg_quality():
+    w, h = 161, 97
+    raw = np.full(frame_bytes(w, h), 128, np.uint8).tobytes()
+    jpeg = Image.open(io.BytesIO(encode_jpeg(raw, w, h, 95)))
+    reference = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(reference, "JPEG", quality=95)
+    assert jpeg.size == (w, h) and jpeg.quantization == Image.open(reference).quantization
