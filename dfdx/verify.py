@@ -140,18 +140,21 @@ def content_flags(video: str, checks: list[FrameCheck]) -> list[Finding]:
         if check.std is not None and check.std < NEAR_UNIFORM_STD:
             flags.append(Finding("near_uniform", check.frame.path, video,
                                  f"luma standard deviation {check.std:.2f} (black fade? flat card?)"))  # fmt: skip
+    first_with_digest: dict[str, FrameCheck] = {}
+    # Mean absolute difference of every pair's signatures at once (frames of one video share a size).
+    sigs = [c.signature for c in good]
+    same_shape = bool(sigs) and all(sig is not None and sig.shape == sigs[0].shape for sig in sigs)
+    mad = np.abs(np.stack(sigs)[:, None] - np.stack(sigs)[None, :]).mean(axis=(2, 3)) if same_shape else None
     for i, later in enumerate(good):
-        for earlier in good[:i]:
-            if later.digest == earlier.digest:
-                flags.append(Finding("duplicate", later.frame.path, video, f"same bytes as {earlier.frame.path}"))
-                break
-            assert later.signature is not None and earlier.signature is not None
-            if later.signature.shape == earlier.signature.shape:
-                mad = float(np.abs(later.signature - earlier.signature).mean())
-                if mad < NEAR_DUPLICATE_MAD:
-                    flags.append(Finding("near_duplicate", later.frame.path, video,
-                                         f"looks like {earlier.frame.path} (mean difference {mad:.2f})"))  # fmt: skip
-                    break
+        earlier = first_with_digest.setdefault(later.digest, later)
+        if earlier is not later:
+            flags.append(Finding("duplicate", later.frame.path, video, f"same bytes as {earlier.frame.path}"))
+            continue
+        close = [j for j in range(i) if mad is not None and mad[i, j] < NEAR_DUPLICATE_MAD]
+        if close:
+            j = close[0]
+            flags.append(Finding("near_duplicate", later.frame.path, video,
+                                 f"looks like {good[j].frame.path} (mean difference {mad[i, j]:.2f})"))  # fmt: skip
     return flags
 
 
