@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,6 @@ class RunStats:
     bytes: int = 0
     stopped_by: signal.Signals | None = None
     fault: str | None = None
-    errors: list[str] = field(default_factory=list)
     report: dict[str, Any] | None = None  # the report written at the end, for the summary
 
 
