@@ -9,8 +9,6 @@ falls exactly on a frame boundary picks the frame that starts there, never its n
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -110,7 +108,3 @@ def fingerprint(positions: tuple[Fraction, ...], jpeg_quality: int, seek: str) -
         "seek": seek,
         "format": FRAME_FORMAT,
     }
-
-
-def fingerprint_id(params: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
