@@ -70,7 +70,7 @@ class Children:
         async with self.semaphore:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *argv,
+                    *_dies_with_us(argv),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
@@ -100,6 +100,20 @@ class Children:
         """Synchronous, for the second Ctrl-C: no awaiting, just make sure nothing outlives us."""
         for proc in list(self.live):
             _kill(proc.pid)
+
+
+def _dies_with_us(argv: list[str]) -> list[str]:
+    """Prefix util-linux's `setpriv --pdeathsig KILL`, so that even a kill -9 of dfdx leaves no child
+    decoding on (a child in its own session would otherwise run until its next write to a closed pipe).
+    Setting the death signal from Python would need preexec_fn, which is unsafe beside the encoder threads."""
+    if _SETPRIV is None:
+        return argv
+    if shutil.which(argv[0]) is None:  # keep "not found" a FileNotFoundError, not setpriv's exit code
+        raise FileNotFoundError(argv[0])
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+
+
+_SETPRIV = shutil.which("setpriv")
 
 
 def _kill(pid: int) -> None:

@@ -46,3 +46,40 @@ async def test_missing_program_is_a_system_fault():
 async def test_error_line_drops_the_file_name():
     result = await Children(1).run(["sh", "-c", "echo 'file:/x/y.mp4: Invalid data' >&2; exit 1"], timeout_s=5)
     assert result.error_line("/x/y.mp4") == "Invalid data"
+
+
+def test_children_die_with_a_killed_dfdx(tmp_path):
+    """kill -9 of the parent: its children get SIGKILL from the kernel at once (setpriv --pdeathsig)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("util-linux's setpriv is not installed: children then end at their next write instead")
+    marker = tmp_path / "pid"
+    code = (
+        "import asyncio, pathlib\n"
+        "from dfdx.children import Children\n"
+        "async def main():\n"
+        "    async with Children(1).spawn(['sleep', '30'], timeout_s=60) as proc:\n"
+        f"        pathlib.Path({str(marker)!r}).write_text(str(proc.pid))\n"
+        "        await proc.wait()\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child = int(marker.read_text())
+    time.sleep(0.1)  # past the exec into sleep
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the child outlived its killed parent")
