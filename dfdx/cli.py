@@ -77,7 +77,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dfdx", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="dfdx",
+        description="Deepfake video datasets (DFD on Kaggle) → exact, resumable, training-ready JPEG frames.",
+        epilog="Every option is also a config key (see config.yaml); `dfdx COMMAND --help` lists them.",
+    )
     parser.add_argument("--version", action="version", version=f"dfdx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
