@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ffmpeg
@@ -24,6 +24,7 @@ import simplejpeg
 from dfdx.children import Children, last_error_line
 from dfdx.errors import DiskFull, SystemFault
 from dfdx.files import temp_path_for
+from dfdx.nal import reference_frames
 from dfdx.plan import Plan, SeekGroup, select_window
 from dfdx.probe import VideoInfo
 
@@ -74,6 +75,8 @@ def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], thre
             opts.update({"noaccurate_seek": None, "ss": f"{group.seek_s:.6f}"})
         if keyframes_only:
             opts["skip_frame"] = "nokey"
+        elif group.skip_nonref:
+            opts["skip_frame"] = "noref"  # see dfdx.nal: the targets are references, so nothing changes
         stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
         windows = [select_window(info, f) for f in group.frames]
         expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
@@ -116,12 +119,16 @@ async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Child
     # One child per seek group, side by side in the Children slots: given several inputs, ffmpeg 5.1
     # decodes them all past the frames they serve (measured: 1.27 CPU s for one 3-frame grab with 2
     # inputs, 0.75 s as 2 children), and finer pieces keep every core busy to the end of a run.
+    groups = plan.groups
+    if not keyframes_only and info.codec == "h264":
+        refs = await asyncio.to_thread(reference_frames, path, info, plan.frames)
+        groups = tuple(replace(g, skip_nonref=set(g.frames) <= refs) for g in groups)
     results = await asyncio.gather(
-        *(_decode(path, info, (group,), children, timeout_s, threads, keyframes_only) for group in plan.groups),
+        *(_decode_group(path, info, group, children, timeout_s, threads, keyframes_only) for group in groups),
         return_exceptions=True,
     )
     got: list[bytes] = []
-    for group, result in zip(plan.groups, results, strict=True):
+    for group, result in zip(groups, results, strict=True):
         if isinstance(result, BaseException):
             raise result
         got += result if len(result) == len(group.frames) else []
@@ -129,6 +136,15 @@ async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Child
         once = (SeekGroup(seek_s=0.0, frames=plan.frames),)
         got = await _decode(path, info, once, children, timeout_s, threads, keyframes_only)
     return dict(zip(plan.frames, got, strict=False))
+
+
+async def _decode_group(path: Path, info: VideoInfo, group: SeekGroup, children: Children, timeout_s: float,
+                        threads: int, keyframes_only: bool) -> list[bytes]:
+    frames = await _decode(path, info, (group,), children, timeout_s, threads, keyframes_only)
+    if len(frames) < len(group.frames) and group.skip_nonref:  # a target was not a reference after all
+        frames = await _decode(path, info, (replace(group, skip_nonref=False),), children, timeout_s, threads,
+                               keyframes_only)  # fmt: skip
+    return frames
 
 
 async def _decode(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], children: Children,

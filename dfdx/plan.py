@@ -33,6 +33,7 @@ class SeekGroup:
 
     seek_s: float  # for ffmpeg's -ss: relative to the container start, the keyframe's pts (µs, rounded up)
     frames: tuple[int, ...]  # grid indices, ascending
+    skip_nonref: bool = False  # every frame is a reference frame: the decoder may skip the others
 
 
 @dataclass(frozen=True, slots=True)

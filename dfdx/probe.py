@@ -23,7 +23,7 @@ FFPROBE_ENTRIES = ":".join(
         "stream_side_data=rotation",
         "stream_tags=rotate",
         "format=start_time,duration,format_name",
-        "packet=stream_index,pts,dts,duration,flags",
+        "packet=stream_index,pts,dts,duration,flags,pos,size",
     ]
 )
 
@@ -49,6 +49,9 @@ class FrameGrid:
     pts: tuple[int, ...]
     key_dts: tuple[int | None, ...]
     last_duration: int
+    # Where each frame's packet lies in the file (byte offset, size), when the container says:
+    # lets the grabber read a target's NAL header to learn whether it is a reference frame.
+    packets: tuple[tuple[int, int] | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -118,6 +121,7 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
     pts_list: list[int] = []
     key_dts: dict[int, int] = {}
     durations: dict[int, int] = {}
+    where: dict[int, tuple[int, int]] = {}
     for pkt in doc.get("packets", []):
         if int(pkt.get("stream_index", -1)) != index:
             continue
@@ -130,6 +134,8 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
         ts = int(ts)
         pts_list.append(ts)
         durations[ts] = int(pkt.get("duration") or 0)
+        if str(pkt.get("pos", "")).isdigit() and str(pkt.get("size", "")).isdigit():
+            where[ts] = (int(pkt["pos"]), int(pkt["size"]))
         if "K" in flags:
             key_dts[ts] = int(pkt.get("dts", ts))
     if not pts_list:
@@ -146,6 +152,7 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
         pts=tuple(pts_sorted),
         key_dts=tuple(min(key_dts[p], p) if p in key_dts else None for p in pts_sorted),
         last_duration=last_duration,
+        packets=tuple(where.get(p) for p in pts_sorted),
     )
     rotation = _rotation(stream)
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
