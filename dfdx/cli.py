@@ -174,7 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         from dfdx.html_report import write_html_report
 
-        print(f"  html  : {write_html_report(out)}")
+        print(f"  html  : {write_html_report(out, report)}")
     return 0
 
 

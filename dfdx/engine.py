@@ -204,7 +204,7 @@ class Engine:
         if self.cfg.report.html:
             from dfdx.html_report import write_html_report
 
-            write_html_report(self.out)
+            write_html_report(self.out, report)
         return report
 
     async def _stream(self, todo: Iterator[Video], state: dict[str, LedgerEntry]) -> None:

@@ -1,10 +1,10 @@
-"""ffmpeg seek-and-grab for one video: one child decodes every planned frame, dfdx encodes the JPEGs.
+"""ffmpeg seek-and-grab for one video: ffmpeg decodes the planned frames, dfdx encodes the JPEGs.
 
-One ffmpeg per video: one input per seek group (`-ss` to the keyframe before the group, decode
-forward), a `select` that passes exactly the planned frames by their presentation time, and `concat`
-to emit them in plan order as raw full-range BT.601 YUV on stdout. dfdx encodes each with libjpeg-turbo
-at the IJG quality scale (ffmpeg's `-q:v` is another scale) and writes it atomically: temp file in the
-same folder, fsync, rename — only after every frame of the video is encoded.
+One ffmpeg per seek group: `-ss` to the keyframe before the group, decode forward, and a `select` that
+passes exactly the planned frames by their presentation time, as raw full-range BT.601 YUV on stdout.
+dfdx encodes each with libjpeg-turbo at the IJG quality scale (ffmpeg's `-q:v` is another scale) and
+writes it atomically: temp file in the same folder, fsync, rename — only after every frame of the video
+is encoded.
 """
 
 from __future__ import annotations
@@ -65,23 +65,19 @@ def source_range(info: VideoInfo) -> str | None:
     return None  # untagged: let ffmpeg assume (limited range for YUV)
 
 
-def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], threads: int,
-                keyframes_only: bool = False) -> list[str]:
-    """The argv of one grab: an input per seek group, the planned frames selected by time, in order."""
-    selected = []
-    for group in groups:
-        opts: dict[str, object] = {"threads": threads}
-        if group.seek_s > 0:
-            opts.update({"noaccurate_seek": None, "ss": f"{group.seek_s:.6f}"})
-        if keyframes_only:
-            opts["skip_frame"] = "nokey"
-        elif group.skip_nonref:
-            opts["skip_frame"] = "noref"  # see dfdx.nal: the targets are references, so nothing changes
-        stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
-        windows = [select_window(info, f) for f in group.frames]
-        expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
-        selected.append(stream.filter("select", expr).filter("trim", end_frame=len(group.frames)))
-    video = ffmpeg.concat(*selected, v=1, a=0) if len(selected) > 1 else selected[0]
+def ffmpeg_argv(path: Path, info: VideoInfo, group: SeekGroup, threads: int, keyframes_only: bool = False) -> list[str]:
+    """The argv of one grab: seek to the group's keyframe, pass the planned frames selected by time."""
+    opts: dict[str, object] = {"threads": threads}
+    if group.seek_s > 0:
+        opts.update({"noaccurate_seek": None, "ss": f"{group.seek_s:.6f}"})
+    if keyframes_only:
+        opts["skip_frame"] = "nokey"
+    elif group.skip_nonref:
+        opts["skip_frame"] = "noref"  # see dfdx.nal: the targets are references, so nothing changes
+    stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
+    windows = [select_window(info, f) for f in group.frames]
+    expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
+    video = stream.filter("select", expr).filter("trim", end_frame=len(group.frames))
     scale: dict[str, object] = {
         "w": info.width, "h": info.height,
         "in_color_matrix": source_matrix(info), "out_color_matrix": "bt601", "out_range": "pc",
@@ -89,9 +85,8 @@ def ffmpeg_argv(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], thre
     rng = source_range(info)
     if rng is not None:
         scale["in_range"] = rng
-    total = sum(len(g.frames) for g in groups)
     out = video.filter("scale", **scale).filter("format", "yuv420p")
-    argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough", **{"frames:v": total}).compile()
+    argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough", **{"frames:v": len(group.frames)}).compile()
     # Global options go first: ffmpeg ignores trailing ones.
     globals_ = ["-hide_banner", "-nostdin", "-v", "error", "-copyts", "-filter_complex_threads", "1"]
     # The real name goes in last: ffmpeg-python hashes its arguments as UTF-8, and a name with bytes that
@@ -133,25 +128,25 @@ async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Child
             raise result
         got += result if len(result) == len(group.frames) else []
     if len(got) < len(plan.frames):
-        once = (SeekGroup(seek_s=0.0, frames=plan.frames),)
+        once = SeekGroup(seek_s=0.0, frames=plan.frames)
         got = await _decode(path, info, once, children, timeout_s, threads, keyframes_only)
     return dict(zip(plan.frames, got, strict=False))
 
 
 async def _decode_group(path: Path, info: VideoInfo, group: SeekGroup, children: Children, timeout_s: float,
                         threads: int, keyframes_only: bool) -> list[bytes]:
-    frames = await _decode(path, info, (group,), children, timeout_s, threads, keyframes_only)
+    frames = await _decode(path, info, group, children, timeout_s, threads, keyframes_only)
     if len(frames) < len(group.frames) and group.skip_nonref:  # a target was not a reference after all
-        frames = await _decode(path, info, (replace(group, skip_nonref=False),), children, timeout_s, threads,
+        frames = await _decode(path, info, replace(group, skip_nonref=False), children, timeout_s, threads,
                                keyframes_only)  # fmt: skip
     return frames
 
 
-async def _decode(path: Path, info: VideoInfo, groups: tuple[SeekGroup, ...], children: Children,
-                  timeout_s: float, threads: int, keyframes_only: bool) -> list[bytes]:
-    argv = ffmpeg_argv(path, info, groups, threads, keyframes_only)
+async def _decode(path: Path, info: VideoInfo, group: SeekGroup, children: Children, timeout_s: float,
+                  threads: int, keyframes_only: bool) -> list[bytes]:
+    argv = ffmpeg_argv(path, info, group, threads, keyframes_only)
     size = frame_bytes(info.width, info.height)
-    want = sum(len(g.frames) for g in groups)
+    want = len(group.frames)
     frames: list[bytes] = []
     async with children.spawn(argv, timeout_s) as proc:
         assert proc.stdout is not None and proc.stderr is not None

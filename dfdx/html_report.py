@@ -66,11 +66,12 @@ def make_thumbnail(source: Path, dest: Path) -> bool:
         return False
 
 
-def write_html_report(out: Path) -> Path:
+def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
+    """`report`: the extraction report just built from the same ledger, if the caller has it."""
     out = Path(out)
-    entries, _ = read_ledger(out / LEDGER_NAME)
+    entries, problems = read_ledger(out / LEDGER_NAME)
     state = fold(entries)
-    report = build_report(out)
+    report = report or build_report(out, (entries, problems))
     splits = _load_json(out / SPLITS_NAME)
     verification = _load_json(out / VERIFY_NAME)
     assets = out / ASSETS_DIR

@@ -55,15 +55,14 @@ def frame_played_at(info: VideoInfo, t: Fraction) -> int:
 
 def keyframe_before(info: VideoInfo, frame: int) -> int:
     """The last keyframe at or before `frame` in presentation order (the first keyframe if none)."""
-    keys = [i for i, d in enumerate(info.grid.key_dts) if d is not None]
+    keys = info.grid.keyframes
     pos = bisect.bisect_right(keys, frame) - 1
     return keys[max(pos, 0)]
 
 
 def nearest_keyframe(info: VideoInfo, t: Fraction) -> int:
     tick = t / info.time_base
-    keys = [i for i, d in enumerate(info.grid.key_dts) if d is not None]
-    return min(keys, key=lambda i: (abs(info.grid.pts[i] - tick), i))
+    return min(info.grid.keyframes, key=lambda i: (abs(info.grid.pts[i] - tick), i))
 
 
 def make_plan(info: VideoInfo, positions: tuple[Fraction, ...], seek: str = "exact") -> Plan:

@@ -40,14 +40,11 @@ class ProbeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FrameGrid:
-    """Presentation timestamps (stream time base ticks) of every frame, sorted, and keyframe flags.
-
-    `key_dts[i]` is the decode timestamp of frame i when it is a keyframe, else None: a seek must land
-    at or before it, and containers index seek points by decode time.
-    """
+    """Presentation timestamps (stream time base ticks) of every frame, sorted, and which are keyframes
+    (indices into `pts`, ascending): where a decode can start."""
 
     pts: tuple[int, ...]
-    key_dts: tuple[int | None, ...]
+    keyframes: tuple[int, ...]
     last_duration: int
     # Where each frame's packet lies in the file (byte offset, size), when the container says:
     # lets the grabber read a target's NAL header to learn whether it is a reference frame.
@@ -119,7 +116,7 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
     index = int(stream["index"])
     tb = _fraction(stream.get("time_base")) or Fraction(1, 90000)
     pts_list: list[int] = []
-    key_dts: dict[int, int] = {}
+    key_pts: set[int] = set()
     durations: dict[int, int] = {}
     where: dict[int, tuple[int, int]] = {}
     for pkt in doc.get("packets", []):
@@ -137,10 +134,10 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
         if str(pkt.get("pos", "")).isdigit() and str(pkt.get("size", "")).isdigit():
             where[ts] = (int(pkt["pos"]), int(pkt["size"]))
         if "K" in flags:
-            key_dts[ts] = int(pkt.get("dts", ts))
+            key_pts.add(ts)
     if not pts_list:
         raise ProbeError("no video frames in this file" + (f" ({error_line})" if error_line else ""))
-    if not key_dts:
+    if not key_pts:
         raise ProbeError("no keyframe in this file: it cannot be decoded")
     pts_sorted = sorted(set(pts_list))
     fps = _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate")) or Fraction(25)
@@ -150,7 +147,7 @@ def parse_probe(doc: dict[str, Any], error_line: str = "") -> VideoInfo:
     )
     grid = FrameGrid(
         pts=tuple(pts_sorted),
-        key_dts=tuple(min(key_dts[p], p) if p in key_dts else None for p in pts_sorted),
+        keyframes=tuple(i for i, p in enumerate(pts_sorted) if p in key_pts),
         last_duration=last_duration,
         packets=tuple(where.get(p) for p in pts_sorted),
     )

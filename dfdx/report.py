@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdx.files import write_text_atomic
-from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
+from dfdx.ledger import LEDGER_NAME, LedgerEntry, LedgerProblem, fold, read_ledger
 
 REPORT_NAME = "extraction_report.json"
 EXAMPLES_PER_REASON = 5
@@ -28,8 +28,9 @@ def reason_group(error: str | None) -> str:
     return re.sub(r"\b\d+(\.\d+)?\b", "N", error or "unknown")
 
 
-def build_report(out: Path) -> dict[str, Any]:
-    entries, problems = read_ledger(out / LEDGER_NAME)
+def build_report(out: Path, ledger: tuple[list[LedgerEntry], list[LedgerProblem]] | None = None) -> dict[str, Any]:
+    """`ledger`: what read_ledger returned, when the caller has already read it."""
+    entries, problems = ledger or read_ledger(out / LEDGER_NAME)
     state = fold(entries)
     videos: dict[str, Counter[str]] = defaultdict(Counter)
     frames: Counter[str] = Counter()

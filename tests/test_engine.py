@@ -3,6 +3,7 @@ its colours, the names, the ledger, and how bad input is recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import math
@@ -234,7 +235,11 @@ def test_concurrency_never_exceeds_num_workers(tmp_path, dataset, video_cache):
     me = psutil.Process()
 
     def media_children() -> int:
-        return len([c for c in me.children(recursive=True) if c.name() in ("ffmpeg", "ffprobe")])
+        names = []
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):  # it ended between the listing and the look
+                names.append(child.name())
+        return sum(name in ("ffmpeg", "ffprobe") for name in names)
 
     with sample_children(media_children) as seen:
         assert extract(root, tmp_path / "out", num_workers=2) == 0

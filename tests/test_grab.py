@@ -18,7 +18,7 @@ def test_argv_treats_the_name_as_a_file_and_selects_by_time():
     info = cfr(100, gop=25)
     plan = make_plan(info, (Fraction(1, 3),))
     path = Path("/data/-rf %d concat:x.mp4")
-    argv = ffmpeg_argv(path, info, plan.groups, threads=1)
+    argv = ffmpeg_argv(path, info, plan.groups[0], threads=1)
     assert argv[0] == "ffmpeg" and argv[argv.index("-i") + 1] == f"file:{path}"
     assert argv.index("-copyts") < argv.index("-i")  # global options first: ffmpeg ignores trailing ones
     assert argv[argv.index("-ss") + 1] == "1.000000"  # the keyframe (frame 25 at 40 ms) before frame 33

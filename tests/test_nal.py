@@ -43,8 +43,8 @@ def test_x264_frames_and_the_skip_gives_the_same_bytes(video_cache):
         ref, nonref = max(f for f in refs if f < 30), max(f for f in range(1, 30) if f not in refs)
         for frame in (ref, nonref):
             group = SeekGroup(seek_s=0.0, frames=(frame,))
-            full = await _decode(path, info, (group,), children, 30, 1, False)
-            skipped = await _decode(path, info, (replace(group, skip_nonref=True),), children, 30, 1, False)
+            full = await _decode(path, info, group, children, 30, 1, False)
+            skipped = await _decode(path, info, replace(group, skip_nonref=True), children, 30, 1, False)
             if frame == ref:
                 assert skipped == full and read_index_luma(_luma(full[0], info)) == frame
             else:

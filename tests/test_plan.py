@@ -12,7 +12,7 @@ from dfdx.probe import FrameGrid, VideoInfo
 
 def info_for(pts: list[int], keys: set[int], tb: Fraction = Fraction(1, 1000), last: int = 40,
              container_start: Fraction = Fraction(0)) -> VideoInfo:
-    grid = FrameGrid(pts=tuple(pts), key_dts=tuple(p - 80 if i in keys else None for i, p in enumerate(pts)),
+    grid = FrameGrid(pts=tuple(pts), keyframes=tuple(sorted(keys)),
                      last_duration=last)  # fmt: skip
     return VideoInfo(stream_index=0, codec="h264", width=16, height=16, rotation=0, pix_fmt="yuv420p",
                      color_space=None, color_range=None, fps=Fraction(25), time_base=tb,

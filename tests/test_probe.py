@@ -26,7 +26,7 @@ def test_grid_is_sorted_and_skips_discarded_packets():
     pkts = [*packets([0, 80, 40, 120]), {"stream_index": 0, "pts": -40, "dts": -120, "duration": 40, "flags": "_D"}]
     info = parse_probe({"streams": [stream()], "packets": pkts, "format": {"start_time": "0"}})
     assert info.grid.pts == (0, 40, 80, 120)
-    assert info.grid.key_dts == (-80, None, None, None)
+    assert info.grid.keyframes == (0,)
     assert info.duration_s == Fraction(160, 1000) and info.start_s == 0
 
 
