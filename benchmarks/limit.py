@@ -23,8 +23,8 @@ import simplejpeg
 
 from dfdx.children import Children
 from dfdx.config import DEFAULT_POSITIONS
-from dfdx.plan import Plan, keyframe_before, make_plan
-from dfdx.probe import VideoInfo, probe
+from dfdx.extract.plan import Plan, keyframe_before, make_plan
+from dfdx.extract.probe import VideoInfo, probe
 
 
 def decode_and_encode(container: av.container.InputContainer, info: VideoInfo, key: int, frames: list[int]) -> float:

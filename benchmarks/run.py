@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.make_corpus import BAR_HEIGHT, CORPUS, make_corpus  # noqa: E402
 from dfdx.children import Children  # noqa: E402
 from dfdx.config import DEFAULT_POSITIONS  # noqa: E402
-from dfdx.plan import make_plan  # noqa: E402
-from dfdx.probe import probe  # noqa: E402
+from dfdx.extract.plan import make_plan  # noqa: E402
+from dfdx.extract.probe import probe  # noqa: E402
 from dfdx.samples import make_video, read_index  # noqa: E402
 
 PY = sys.executable

@@ -154,7 +154,7 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from dfdx.engine import run_extract
+    from dfdx.run.local import run_extract
 
     if args.verify_only:
         return cmd_verify(args)
@@ -163,7 +163,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dfdx.ledger import LEDGER_NAME
-    from dfdx.report import summary_text, write_report
+    from dfdx.inspect.report import summary_text, write_report
 
     cfg = config_from(args)
     out = Path(cfg.output_dir)
@@ -172,14 +172,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = write_report(out)
     print(summary_text(out, report))
     if args.html:
-        from dfdx.html_report import write_html_report
+        from dfdx.inspect.html import write_html_report
 
         print(f"  html  : {write_html_report(out, report)}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dfdx.verify import run_verify
+    from dfdx.inspect.verify import run_verify
 
     cfg = config_from(args)
     return run_verify(Path(cfg.output_dir), fix=getattr(args, "fix", False), workers=cfg.num_workers,
@@ -187,14 +187,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from dfdx.splits import run_split
+    from dfdx.train.splits import run_split
 
     cfg = config_from(args)
     return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from dfdx.download import download
+    from dfdx.datasets.download import download
 
     return download(config_from(args), list_only=args.list_only, unpack_all=args.unpack_all)
 
@@ -202,8 +202,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Download into the dataset folder, then extract it: with --max-videos only the sampled videos are
     fetched, and the same seeded sample is what extraction then picks."""
-    from dfdx.download import download
-    from dfdx.engine import run_extract
+    from dfdx.datasets.download import download
+    from dfdx.run.local import run_extract
 
     overrides = overrides_from(args)
     if not args.process_only:

@@ -1,9 +1,11 @@
-"""The append-only JSONL ledger: one line per finished video; the single source of truth.
+"""The append-only JSONL ledgers: one record per line, the single source of truth of what is done.
 
-Resume, the report, verification and the training Dataset all read it, so it is written with care:
-a line is appended only after its frames are renamed into place, flushed at once (users `tail -f` it)
-and fsynced every few seconds and at exit. Reading tolerates anything a crash or a careless edit can
-leave: a torn last line, garbage or duplicated lines — each is skipped with a warning naming its line.
+Two ledgers share this module: the extraction ledger (`LedgerEntry`, one line per finished video, which
+resume, the report, verification and the training Dataset all read) and the download ledger (one line
+per finished file, `dfdx.datasets.download`). Both are written with care: a line is appended only after
+what it describes is in place, flushed at once (users `tail -f` it) and fsynced every few seconds and at
+exit. Reading tolerates anything a crash or a careless edit can leave: a torn last line, garbage or
+duplicated lines — each is skipped with a problem naming its line.
 """
 
 from __future__ import annotations
@@ -14,18 +16,26 @@ import dataclasses
 import errno
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiofiles
 
 from dfdx.errors import DiskFull
+from dfdx.layout import LEDGER_NAME
 
-LEDGER_NAME = "extraction_ledger.jsonl"
 STATUSES = ("ok", "failed", "requeued")
+R = TypeVar("R")
+
+
+def to_line(record: Any) -> str:
+    """A record (a dataclass) as one ledger line: sorted keys, ASCII only, so a line is never torn by
+    an encoding and diffs stay stable."""
+    return json.dumps(dataclasses.asdict(record), sort_keys=True, ensure_ascii=True) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +69,7 @@ class LedgerEntry:
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_line(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=True) + "\n"
+        return to_line(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> LedgerEntry:
@@ -81,12 +91,13 @@ class LedgerProblem:
         return f"ledger line {self.line}: {self.reason}; it is ignored"
 
 
-def read_ledger(path: Path) -> tuple[list[LedgerEntry], list[LedgerProblem]]:
-    """Every valid entry in file order, and a problem per line that could not be trusted."""
-    entries: list[LedgerEntry] = []
+def read_records(path: Path, parse: Callable[[dict[str, Any]], R]) -> tuple[list[R], list[LedgerProblem]]:
+    """Every valid record in file order, and a problem per line that could not be trusted. `parse`
+    turns a line's object into a record and raises ValueError, TypeError or KeyError when it cannot."""
+    records: list[R] = []
     problems: list[LedgerProblem] = []
     if not path.exists():
-        return entries, problems
+        return records, problems
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -94,12 +105,17 @@ def read_ledger(path: Path) -> tuple[list[LedgerEntry], list[LedgerProblem]]:
             raw = json.loads(line)
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
-            entries.append(LedgerEntry.from_dict(raw))
-        except (ValueError, TypeError, KeyError) as exc:
+            records.append(parse(raw))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             torn = not line.endswith("\n")
             reason = "torn line (the run was interrupted while writing it)" if torn else f"unreadable ({exc})"
             problems.append(LedgerProblem(number, reason[:200]))
-    return entries, problems
+    return records, problems
+
+
+def read_ledger(path: Path) -> tuple[list[LedgerEntry], list[LedgerProblem]]:
+    """The extraction ledger's entries in file order, and its untrusted lines."""
+    return read_records(path, LedgerEntry.from_dict)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -115,9 +131,48 @@ def fold(entries: Iterable[LedgerEntry]) -> dict[str, LedgerEntry]:
     return state
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    """What an output folder's ledger says: every entry in order, the lines it could not trust, and
+    each video's state (its last entry)."""
+
+    entries: list[LedgerEntry]
+    problems: list[LedgerProblem]
+    videos: dict[str, LedgerEntry]
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.entries or self.problems)
+
+
+def ledger_path(out: Path) -> Path:
+    return out / LEDGER_NAME
+
+
+def load_state(out: Path) -> LedgerState:
+    """Read an output folder's ledger and fold it: the one read-and-fold every reader uses."""
+    entries, problems = read_ledger(ledger_path(out))
+    return LedgerState(entries=entries, problems=problems, videos=fold(entries))
+
+
+def _needs_newline(path: Path) -> bool:
+    """A file whose last line is torn: the next line must start on a line of its own."""
+    if not path.exists() or not path.stat().st_size:
+        return False
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
+def _write_error(exc: OSError, path: Path) -> OSError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"disk full: cannot append to the ledger {path}")
+    return exc
+
+
 class LedgerWriter:
-    """Appends lines from one place in the engine; flushes each, fsyncs every `sync_every_s` or
-    `sync_every_n` lines and at close."""
+    """Appends records (anything with `to_line()`) from the event loop, with aiofiles; flushes each,
+    fsyncs every `sync_every_s` or `sync_every_n` lines and at close."""
 
     def __init__(self, path: Path, sync_every_s: float = 2.0, sync_every_n: int = 16) -> None:
         self.path = path
@@ -129,16 +184,12 @@ class LedgerWriter:
         self._unsynced = 0
 
     async def open(self) -> None:
-        needs_newline = False
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                needs_newline = f.read(1) != b"\n"
+        needs_newline = _needs_newline(self.path)
         self._file = await aiofiles.open(self.path, "a", encoding="utf-8", newline="\n")
         if needs_newline:  # end a torn line so the next entry starts clean
             await self._write("\n")
 
-    async def append(self, entry: LedgerEntry) -> None:
+    async def append(self, entry: Any) -> None:
         async with self._lock:
             await self._write(entry.to_line())
             self._unsynced += 1
@@ -159,11 +210,40 @@ class LedgerWriter:
             await self._file.write(text)
             await self._file.flush()
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull(f"disk full: cannot append to the ledger {self.path}") from None
-            raise
+            raise _write_error(exc, self.path) from None
 
     async def _sync(self) -> None:
         await asyncio.to_thread(os.fsync, self._file.fileno())
         self._last_sync = time.monotonic()
         self._unsynced = 0
+
+
+class SyncLedgerWriter:
+    """The same discipline for code that appends from threads (the downloader's workers): each line
+    flushed at once under a lock, fsynced at close."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._file: Any = None
+
+    def append(self, record: Any) -> None:
+        with self._lock:
+            try:
+                if self._file is None:
+                    torn = _needs_newline(self.path)
+                    self._file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - kept open
+                    if torn:
+                        self._file.write("\n")
+                self._file.write(record.to_line())
+                self._file.flush()
+            except OSError as exc:
+                raise _write_error(exc, self.path) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(self._file.fileno())
+                self._file.close()
+                self._file = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from dfdx.balance import closest_count, positions_by_category
+from dfdx.extract.balance import closest_count, positions_by_category
 from dfdx.config import evenly_spaced, load_config
-from dfdx.engine import run_extract
+from dfdx.run.local import run_extract
 from tests.conftest import FAKE, REAL, frame_indices, ledger_lines
 
 

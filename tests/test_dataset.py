@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from dfdx.config import load_config
-from dfdx.dataset import FrameDataset
-from dfdx.engine import run_extract
+from dfdx.train.dataset import FrameDataset
+from dfdx.run.local import run_extract
 from dfdx.samples import read_index_luma
-from dfdx.splits import write_splits
-from dfdx.verify import verify
+from dfdx.train.splits import write_splits
+from dfdx.inspect.verify import verify
 from tests.conftest import FAKE, REAL, ledger_lines
 
 FRAMES = {f"{REAL}/01__a.mp4": 30, f"{REAL}/02__b.mp4": 45, f"{FAKE}/01_02__a__AAAAAAA1.mp4": 60,
@@ -99,11 +99,11 @@ def test_works_without_torch_and_says_how_to_get_it(out):
     code = f"""
 import sys
 sys.modules["torch"] = None  # as if torch were not installed
-import dfdx, dfdx.dataset
-ds = dfdx.dataset.FrameDataset({str(out)!r})
+import dfdx, dfdx.train.dataset
+ds = dfdx.train.dataset.FrameDataset({str(out)!r})
 print(len(ds), ds[0][0].size)
 try:
-    dfdx.dataset.to_tensor(ds[0][0])
+    dfdx.train.dataset.to_tensor(ds[0][0])
 except ImportError as exc:
     print(exc)
 """
@@ -115,7 +115,7 @@ except ImportError as exc:
 @pytest.mark.torch
 def test_dataloader_with_workers(out):
     torch = pytest.importorskip("torch")
-    from dfdx.dataset import to_tensor
+    from dfdx.train.dataset import to_tensor
 
     ds = FrameDataset(out, transform=to_tensor)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True, num_workers=2,

@@ -7,7 +7,7 @@ import os
 import unicodedata
 
 from dfdx.config import DiscoverConfig
-from dfdx.discover import Video, category_of, discover, safe_name, sample_per_category, video_hash
+from dfdx.datasets.discover import Video, category_of, discover, safe_name, sample_per_category, video_hash
 
 CATS = DiscoverConfig().categories
 

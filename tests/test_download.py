@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from dfdx.config import Config, load_config
-from dfdx.discover import discover, sample_per_category
-from dfdx.download import (
+from dfdx.datasets.discover import discover, sample_per_category
+from dfdx.datasets.download import (
     LEDGER_NAME,
     DownloadLedger,
     DownloadRecord,
@@ -35,7 +35,7 @@ from dfdx.download import (
     select_files,
     unsafe_reason,
 )
-from dfdx.kaggle_client import parse_retry_after
+from dfdx.datasets.kaggle import parse_retry_after
 from tests import fake_kaggle
 from tests.conftest import tmpfs
 from tests.fake_kaggle import ARCHIVE, FakeKaggle, Hit
@@ -258,7 +258,7 @@ def test_resume_of_the_archive_after_a_cut(kaggle_server: FakeKaggle, tmp_path: 
 _STAND_IN = """
 import argparse, sys
 from dfdx.config import load_config
-from dfdx.download import download
+from dfdx.datasets.download import download
 p = argparse.ArgumentParser()
 p.add_argument("--config")
 p.add_argument("--download-dir")
@@ -641,7 +641,7 @@ def test_ledger_tolerates_a_torn_last_line(tmp_path: Path) -> None:
 
 
 def test_selection_matches_discovery_sampling(kaggle_server: FakeKaggle, tmp_path: Path) -> None:
-    from dfdx.kaggle_client import RemoteFile
+    from dfdx.datasets.kaggle import RemoteFile
 
     cfg = make_cfg(kaggle_server, tmp_path / "dl", max_videos=3, seed=11)
     listing = [RemoteFile(n, len(d)) for n, d in kaggle_server.files.items()]

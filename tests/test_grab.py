@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dfdx.grab import encode_jpeg, ffmpeg_argv, frame_bytes
-from dfdx.plan import make_plan
+from dfdx.extract.decoders.ffmpeg import encode_jpeg, ffmpeg_argv, frame_bytes
+from dfdx.extract.plan import make_plan
 from tests.test_plan import cfr
 
 

@@ -18,11 +18,11 @@ import pytest
 
 from dfdx.children import Children, ChildTimeout
 from dfdx.config import load_config
-from dfdx.engine import run_extract
-from dfdx.grab import decode_frames
-from dfdx.grab_pyav import PyAVGrabber
-from dfdx.plan import make_plan
-from dfdx.probe import probe
+from dfdx.run.local import run_extract
+from dfdx.extract.decoders.ffmpeg import decode_frames
+from dfdx.extract.decoders.pyav import PyAVGrabber
+from dfdx.extract.plan import make_plan
+from dfdx.extract.probe import probe
 from tests import test_engine as engine_tests
 from tests.conftest import REAL, ledger_lines, sample_children
 
@@ -57,7 +57,7 @@ def _workers(root: psutil.Process) -> list[psutil.Process]:
     found = []
     for child in root.children(recursive=True):
         try:
-            if "dfdx.pyav_worker" in " ".join(child.cmdline()):
+            if "dfdx.extract.decoders.pyav_worker" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             pass

@@ -9,10 +9,10 @@ from fractions import Fraction
 import numpy as np
 
 from dfdx.children import Children
-from dfdx.grab import _decode, _decode_group, decode_frames
-from dfdx.nal import h264_reference, reference_frames
-from dfdx.plan import Plan, SeekGroup, Target, make_plan
-from dfdx.probe import VideoInfo, probe
+from dfdx.extract.decoders.ffmpeg import _decode, _decode_group, decode_frames
+from dfdx.extract.nal import h264_reference, reference_frames
+from dfdx.extract.plan import Plan, SeekGroup, Target, make_plan
+from dfdx.extract.probe import VideoInfo, probe
 from dfdx.samples import read_index_luma
 
 

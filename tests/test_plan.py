@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from dfdx.plan import fingerprint, frame_filename, frame_played_at, make_plan, select_window
-from dfdx.probe import FrameGrid, VideoInfo
+from dfdx.extract.plan import fingerprint, frame_filename, frame_played_at, make_plan, select_window
+from dfdx.extract.probe import FrameGrid, VideoInfo
 
 
 def info_for(pts: list[int], keys: set[int], tb: Fraction = Fraction(1, 1000), last: int = 40,

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from dfdx.children import Children
-from dfdx.probe import ProbeError, parse_probe, probe
+from dfdx.extract.probe import ProbeError, parse_probe, probe
 from tests.conftest import remux
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dfdx.discover import video_hash
+from dfdx.datasets.discover import video_hash
 from dfdx.samples import decode_luma, make_video, read_index_luma
 from tests.conftest import REAL, frame_indices, ledger_lines, run_dfdx
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from dfdx.ledger import LEDGER_NAME
-from dfdx.report import build_report, reason_group, summary_text, write_report
+from dfdx.inspect.report import build_report, reason_group, summary_text, write_report
 from tests.test_ledger import entry
 
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfdx.config import load_config
-from dfdx.engine import run_extract
+from dfdx.run.local import run_extract
 from dfdx.ledger import FrameEntry, LedgerEntry
-from dfdx.splits import actors_of, make_splits
+from dfdx.train.splits import actors_of, make_splits
 from tests.conftest import FAKE, REAL, ledger_lines, run_dfdx
 
 

@@ -24,9 +24,9 @@ import simplejpeg
 from dfdx.children import Children, last_error_line
 from dfdx.errors import DiskFull, SystemFault
 from dfdx.files import temp_path_for
-from dfdx.nal import reference_frames
-from dfdx.plan import Plan, SeekGroup, select_window
-from dfdx.probe import VideoInfo
+from dfdx.extract.nal import reference_frames
+from dfdx.extract.plan import Plan, SeekGroup, select_window
+from dfdx.extract.probe import VideoInfo
 
 _INPUT = "file:dfdx-input"  # stands for the video's path while ffmpeg-python builds the graph
 
@@ -73,7 +73,7 @@ def ffmpeg_argv(path: Path, info: VideoInfo, group: SeekGroup, threads: int, key
     if keyframes_only:
         opts["skip_frame"] = "nokey"
     elif group.skip_nonref:
-        opts["skip_frame"] = "noref"  # see dfdx.nal: the targets are references, so nothing changes
+        opts["skip_frame"] = "noref"  # see dfdx.extract.nal: the targets are references, so nothing changes
     stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
     windows = [select_window(info, f) for f in group.frames]
     expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)

@@ -139,7 +139,7 @@ def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
     for failure in r["failures"][:5]:
         lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
     lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")
-    from dfdx.html_report import HTML_NAME  # here: html_report builds on this module
+    from dfdx.inspect.html import HTML_NAME  # here: html_report builds on this module
 
     html = Path(r["output_dir"]) / HTML_NAME
     if html.exists():

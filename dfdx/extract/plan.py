@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from dfdx.probe import VideoInfo
+from dfdx.extract.probe import VideoInfo
 
 FRAME_FORMAT = "jpeg-ijg/yuv420/bt601-full/v1"  # what a frame file is; part of the fingerprint
 

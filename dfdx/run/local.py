@@ -32,20 +32,20 @@ from typing import Any
 from tqdm import tqdm
 
 from dfdx import __version__
-from dfdx.balance import balance_note, positions_by_category
+from dfdx.extract.balance import balance_note, positions_by_category
 from dfdx.children import Children, ChildTimeout, require_tools
 from dfdx.config import Config
-from dfdx.discover import Video, discover, sample_per_category
+from dfdx.datasets.discover import Video, discover, sample_per_category
 from dfdx.errors import DiskFull, SystemFault, UsageError
 from dfdx.files import TEMP_PREFIX
-from dfdx.grab import GrabError, decode_frames, write_frames
-from dfdx.grab_pyav import PyAVGrabber
+from dfdx.extract.decoders.ffmpeg import GrabError, decode_frames, write_frames
+from dfdx.extract.decoders.pyav import PyAVGrabber
 from dfdx.ledger import LEDGER_NAME, FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
 from dfdx.lock import OutputLock
-from dfdx.plan import fingerprint, frame_filename, make_plan
-from dfdx.probe import ProbeError, probe
+from dfdx.extract.plan import fingerprint, frame_filename, make_plan
+from dfdx.extract.probe import ProbeError, probe
 from dfdx.progress import Progress, TqdmSafeHandler
-from dfdx.report import summary_text, write_report
+from dfdx.inspect.report import summary_text, write_report
 
 log = logging.getLogger("dfdx")
 LOG_NAME = "extraction.log"
@@ -202,7 +202,7 @@ class Engine:
     def _write_reports(self) -> dict[str, Any]:
         report = write_report(self.out)
         if self.cfg.report.html:
-            from dfdx.html_report import write_html_report
+            from dfdx.inspect.html import write_html_report
 
             write_html_report(self.out, report)
         return report

@@ -7,7 +7,7 @@ Why a long-lived process and not a thread: decoding holds the GIL for the Python
 can be killed when a file hangs the decoder.
 
 Protocol on stdin/stdout: a request is a 4-byte big-endian length and a JSON object (see
-`dfdx.grab_pyav.worker_request`); the answer is a length-prefixed JSON header (`{"frames": [grid
+`dfdx.extract.decoders.pyav.worker_request`); the answer is a length-prefixed JSON header (`{"frames": [grid
 indices]}` or `{"error": "..."}`), then each frame's raw yuv420p full-range BT.601 bytes, in order.
 The worker exits on end of input and dies with its parent (PR_SET_PDEATHSIG).
 """
@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-# swscale's matrix names (dfdx.grab.source_matrix) → PyAV's.
+# swscale's matrix names (dfdx.extract.decoders.ffmpeg.source_matrix) → PyAV's.
 COLORSPACE = {"bt709": "ITU709", "bt601": "ITU601", "fcc": "FCC", "smpte240m": "SMPTE240M", "bt2020": "BT2020"}
 # Codecs whose NONREF skipping drops only frames nothing else refers to (checked on the NAL's ref flag).
 SKIPPABLE = {"h264", "hevc"}

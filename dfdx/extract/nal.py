@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dfdx.probe import VideoInfo
+from dfdx.extract.probe import VideoInfo
 
 SLICE_TYPES = (1, 5)  # coded slice of a non-IDR / an IDR picture
 

@@ -1,7 +1,7 @@
 """Kaggle → download dir with the official `kaggle` client: credentials, partial sample, resume, safe unpack.
 
 Why it is built this way:
-- The client itself is wrapped by `dfdx.kaggle_client` (quiet, one attempt per call, failures sorted);
+- The client itself is wrapped by `dfdx.datasets.kaggle` (quiet, one attempt per call, failures sorted);
   this module owns retries, backoff and `Retry-After` for every request, resuming through the client's
   Range support (`.kaggle-partial` marker), and turns what cannot be retried into one message.
 - With `max_videos`, only the sampled videos are fetched, one file per request, instead of the 24 GB archive;
@@ -37,9 +37,9 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from dfdx.config import Config
-from dfdx.discover import Video, category_of, is_video_name, sample_per_category
+from dfdx.datasets.discover import Video, category_of, is_video_name, sample_per_category
 from dfdx.errors import SystemFault, UsageError
-from dfdx.kaggle_client import (
+from dfdx.datasets.kaggle import (
     CredentialsError,
     DownloadError,
     IncompleteDownload,

@@ -4,7 +4,7 @@ The client is blocking and talks on stdout; it runs in daemon worker threads (so
 responsive and Ctrl-C never waits for a file to finish), silenced, and every way it can fail becomes a
 `Failure` the downloader can act on: no help text, no bare `SystemExit(1)`, no traceback. It retries
 connection errors inside its own download loop only, and never a 429/5xx answer to an RPC, so it is asked
-for one attempt at a time (`max_retries=0`) and `dfdx.download` owns retries, backoff and `Retry-After`.
+for one attempt at a time (`max_retries=0`) and `dfdx.datasets.download` owns retries, backoff and `Retry-After`.
 """
 
 from __future__ import annotations

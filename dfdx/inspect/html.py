@@ -23,8 +23,8 @@ import simplejpeg
 
 from dfdx.files import write_text_atomic
 from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
-from dfdx.report import build_report
-from dfdx.verify import ASSETS_DIR, FLAGS, VERIFY_NAME
+from dfdx.inspect.report import build_report
+from dfdx.inspect.verify import ASSETS_DIR, FLAGS, VERIFY_NAME
 
 HTML_NAME = "report.html"
 SPLITS_NAME = "splits.json"

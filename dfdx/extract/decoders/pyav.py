@@ -1,7 +1,7 @@
 """`grabber: pyav`: the same contract as `grab.decode_frames`, served by long-lived PyAV worker processes.
 
 The ffmpeg CLI must decode every frame between a keyframe and the target; a decoder driven in-process
-can skip the non-reference ones (see dfdx.pyav_worker), about half of them in x264 files. The workers
+can skip the non-reference ones (see dfdx.extract.decoders.pyav_worker), about half of them in x264 files. The workers
 live as long as the run (no spawn per video), at most num_workers of them, and a decoding worker holds
 one of the `Children` slots, so busy children never exceed num_workers. A worker that overruns the
 per-video timeout, or whose request is cancelled (Ctrl-C), is killed: its state is unknown. Workers
@@ -25,12 +25,12 @@ from typing import Any
 import dfdx
 from dfdx.children import Children, ChildTimeout
 from dfdx.errors import UsageError
-from dfdx.grab import GrabError, frame_bytes, source_matrix, source_range
-from dfdx.plan import Plan, keyframe_before
-from dfdx.probe import VideoInfo
+from dfdx.extract.decoders.ffmpeg import GrabError, frame_bytes, source_matrix, source_range
+from dfdx.extract.plan import Plan, keyframe_before
+from dfdx.extract.probe import VideoInfo
 
 INSTALL = "pip install 'dfdx[pyav]'"
-HEADER = struct.Struct(">I")  # the framing of dfdx.pyav_worker (which imports av, so not imported here)
+HEADER = struct.Struct(">I")  # the framing of dfdx.extract.decoders.pyav_worker (which imports av, so not imported here)
 
 
 def require_pyav() -> None:
@@ -144,7 +144,7 @@ class PyAVGrabber:
         package_root = str(Path(dfdx.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dfdx.pyav_worker", str(os.getpid()),
+            sys.executable, "-m", "dfdx.extract.decoders.pyav_worker", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True, env=env,
         )  # fmt: skip
