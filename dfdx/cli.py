@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from dfdx import __version__
-from dfdx.config import Config, load_config
-from dfdx.errors import ConfigError, SystemFault, UsageError
+from dfdx.config import CHOICES, Config, load_config
+from dfdx.errors import exit_code_for, print_error
+from dfdx.layout import ASSETS_DIR, HTML_NAME
 
 # option → (dotted config key, argparse kwargs); the underscore alias is derived from the name.
 EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -30,10 +31,10 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                           "help": "fractions in (0, 1), e.g. 1/3,1/2,2/3 or 0.25,0.75"}),
     "--jpeg-quality": ("extract.jpeg_quality", {"type": int, "metavar": "Q",
                                                 "help": "IJG/libjpeg quality scale (default: 95)"}),
-    "--seek": ("extract.seek", {"choices": ["exact", "keyframe"],
+    "--seek": ("extract.seek", {"choices": CHOICES["extract.seek"],
                                 "help": "exact: the frame played at each position (default); "
                                         "keyframe: the nearest keyframe, faster"}),
-    "--grabber": ("extract.grabber", {"choices": ["ffmpeg", "pyav"],
+    "--grabber": ("extract.grabber", {"choices": CHOICES["extract.grabber"],
                                       "help": "ffmpeg: one ffmpeg CLI child per seek (default); pyav: long-lived PyAV "
                                               "workers that skip non-reference frames, faster (pip install "
                                               "'dfdx[pyav]')"}),
@@ -95,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild extraction_report.json from the ledger and print it")
     _add_common(report)
     _add_options(report, {"--output-dir": EXTRACT_OPTIONS["--output-dir"]})
-    report.add_argument("--html", action="store_true", help="also write OUTPUT/report.html (thumbnails in "
-                        "OUTPUT/report_assets/)")
+    report.add_argument("--html", action="store_true", help=f"also write OUTPUT/{HTML_NAME} (thumbnails in "
+                        f"OUTPUT/{ASSETS_DIR}/)")
 
     verify = sub.add_parser("verify", help="check every frame against the ledger; exit 0 clean, 1 problems")
     _add_common(verify)
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--ratios", dest="split.ratios", metavar="T,V,T", default=argparse.SUPPRESS,
                        type=lambda text: [float(x) for x in text.split(",")],
                        help="train,val,test shares (default: 0.8,0.1,0.1)")
-    split.add_argument("--mode", dest="split.mode", choices=["auto", "groups", "actors"], default=argparse.SUPPRESS,
+    split.add_argument("--mode", dest="split.mode", choices=CHOICES["split.mode"], default=argparse.SUPPRESS,
                        help="groups: linked actors stay together, every video assigned; actors: split the actors, "
                             "leave out manipulated videos whose actors would cross splits; auto (default): groups "
                             "when they fill every split, else actors")
@@ -154,7 +155,7 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from dfdx.run.local import run_extract
+    from dfdx.run.command import run_extract
 
     if args.verify_only:
         return cmd_verify(args)
@@ -162,13 +163,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dfdx.ledger import LEDGER_NAME
     from dfdx.inspect.report import summary_text, write_report
+    from dfdx.ledger import require_ledger
 
     cfg = config_from(args)
     out = Path(cfg.output_dir)
-    if not (out / LEDGER_NAME).exists():
-        raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
+    require_ledger(out)
     report = write_report(out)
     print(summary_text(out, report))
     if args.html:
@@ -203,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Download into the dataset folder, then extract it: with --max-videos only the sampled videos are
     fetched, and the same seeded sample is what extraction then picks."""
     from dfdx.datasets.download import download
-    from dfdx.run.local import run_extract
+    from dfdx.run.command import run_extract
 
     overrides = overrides_from(args)
     if not args.process_only:
@@ -241,12 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, UsageError) as exc:
-        print(f"dfdx: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemFault as exc:
-        print(f"dfdx: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ndfdx: interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        code = exit_code_for(exc)
+        if code is None:
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            print("\ndfdx: interrupted", file=sys.stderr)
+        else:
+            print_error(str(exc))
+        return code

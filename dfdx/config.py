@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from dfdx import plugins
 from dfdx.errors import ConfigError
 
 DFD_SLUG = "sanikatiwarekar/deep-fake-detection-dfd-entire-original-dataset"
 DEFAULT_POSITIONS = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
+MAX_FRAMES = 99  # frames per video: `extract.frames`, and what `extract.balance` may give a category
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,9 @@ class ExtractConfig:
     retry_failed: bool = False
     timeout_s: float = 300.0
     seek: str = "exact"
-    grabber: str = "ffmpeg"
+    grabber: str = "ffmpeg"  # the decoder: dfdx.extract.decoders
+    crop: str = "none"  # the frame transform: dfdx.extract.transforms
+    format: str = "jpeg"  # the output format: dfdx.extract.encoders
     batch_size: int = 16
     balance: bool = False
 
@@ -72,6 +76,13 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Who drives the per-video work: dfdx.run."""
+
+    runner: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     dataset_path: str = "dfd_dataset"
     output_dir: str = "data"
@@ -85,16 +96,19 @@ class Config:
     download: DownloadConfig = field(default_factory=DownloadConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     @property
     def workers(self) -> int:
         return self.num_workers or os.cpu_count() or 1
 
 
+# The one list of each option's allowed values: the command line takes its `choices` from here; the
+# pluggable parts' names come from their registries.
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
     "split.mode": ("auto", "groups", "actors"),
-    "extract.grabber": ("ffmpeg", "pyav"),
+    **{key: tuple(registry) for key, registry in plugins.KINDS.items()},
 }
 
 
@@ -238,8 +252,8 @@ def _check(cfg: Any, prefix: str) -> None:
             raise ConfigError(f"config key 'extract.batch_size': {cfg.batch_size!r} must be at least 1")
         counts = cfg.frames.values() if isinstance(cfg.frames, dict) else [cfg.frames]
         for n in counts:
-            if n is not None and not 1 <= n <= 99:
-                raise ConfigError(f"config key 'extract.frames': {n!r} is not in 1..99")
+            if n is not None and not 1 <= n <= MAX_FRAMES:
+                raise ConfigError(f"config key 'extract.frames': {n!r} is not in 1..{MAX_FRAMES}")
     if isinstance(cfg, SplitConfig) and (
         len(cfg.ratios) != 3 or min(cfg.ratios) < 0 or abs(sum(cfg.ratios) - 1) > 1e-6 or cfg.ratios[0] == 0
     ):
@@ -251,19 +265,3 @@ def _check(cfg: Any, prefix: str) -> None:
                 raise ConfigError(f"config key 'discover.extensions': {ext!r} must start with a dot, e.g. '.mp4'")
         if not cfg.categories:
             raise ConfigError("config key 'discover.categories': needs at least one folder: category pair")
-
-
-def evenly_spaced(n: int) -> tuple[Fraction, ...]:
-    """n positions k/(n+1): evenly spread, never touching the first or last frame."""
-    return tuple(Fraction(k, n + 1) for k in range(1, n + 1))
-
-
-def positions_for(cfg: ExtractConfig, category: str) -> tuple[Fraction, ...]:
-    """The positions one category's videos get: `frames` (a count, or a count per category) wins over
-    `positions`."""
-    frames = cfg.frames
-    if isinstance(frames, dict):
-        frames = frames.get(category)
-    if frames is None:
-        return cfg.positions
-    return evenly_spaced(frames)

@@ -40,7 +40,7 @@ def make_demo_dataset(root: Path) -> Path:
 
 
 def run_demo(folder: Path) -> int:
-    from dfdx.run.local import run_extract
+    from dfdx.run.command import run_extract
 
     dataset = make_demo_dataset(folder / "dataset")
     print(f"dfdx demo: sample dataset in {dataset}", flush=True)

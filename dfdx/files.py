@@ -1,6 +1,6 @@
 """Files that appear whole or not at all: written under a temp name in the same folder, then renamed.
 
-Every temp file dfdx writes starts with one prefix, so one cleanup (`engine.remove_temp_files`) and one
+Every temp file dfdx writes starts with one prefix, so one cleanup (`remove_temp_files`) and one
 check (`dfdx verify`) find them all, whatever step an interrupted run was in.
 """
 
@@ -10,11 +10,36 @@ import contextlib
 import os
 from pathlib import Path
 
+from dfdx.errors import SystemFault
+
 TEMP_PREFIX = ".dfdx-tmp-"
 
 
 def temp_path_for(path: Path) -> Path:
     return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it, before any work starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe_file = folder / f"{TEMP_PREFIX}write-check-{os.getpid()}"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as exc:
+        raise SystemFault(f"output folder {str(folder)!r} is not writable: {exc.strerror or exc}") from None
+
+
+def remove_temp_files(out: Path) -> int:
+    """Temp files an interrupted run left in the output folder or its sub-folders; never part of the
+    dataset. Returns how many were removed."""
+    removed = 0
+    for folder in [out, *(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []:
+        for tmp in folder.glob(f"{TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import aiofiles
 
-from dfdx.errors import DiskFull
+from dfdx.errors import DiskFull, UsageError
 from dfdx.layout import LEDGER_NAME
 
 STATUSES = ("ok", "failed", "requeued")
@@ -86,6 +86,7 @@ class LedgerEntry:
 class LedgerProblem:
     line: int
     reason: str
+    torn: bool = False  # the line lacks its newline: a crash while writing it, not a bad edit
 
     def __str__(self) -> str:
         return f"ledger line {self.line}: {self.reason}; it is ignored"
@@ -109,7 +110,7 @@ def read_records(path: Path, parse: Callable[[dict[str, Any]], R]) -> tuple[list
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             torn = not line.endswith("\n")
             reason = "torn line (the run was interrupted while writing it)" if torn else f"unreadable ({exc})"
-            problems.append(LedgerProblem(number, reason[:200]))
+            problems.append(LedgerProblem(number, reason[:200], torn))
     return records, problems
 
 
@@ -147,6 +148,12 @@ class LedgerState:
 
 def ledger_path(out: Path) -> Path:
     return out / LEDGER_NAME
+
+
+def require_ledger(out: Path, why: str = "") -> None:
+    """Commands that read an output folder say how to make one when it has no ledger."""
+    if not ledger_path(out).exists():
+        raise UsageError(f"no ledger in {str(out)!r}: {why}run `dfdx extract --output-dir {out}` first")
 
 
 def load_state(out: Path) -> LedgerState:

@@ -12,8 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dfdx.errors import SystemFault
-
-LOCK_NAME = ".dfdx.lock"
+from dfdx.layout import LOCK_NAME
 
 
 class OutputLock:

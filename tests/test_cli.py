@@ -93,7 +93,7 @@ def test_make_demo(tmp_path):
 def test_run_downloads_the_sample_and_extracts_it(tmp_path, video_cache):
     """`dfdx run --max-videos 2`: the real kaggle client fetches only the sampled videos from a fake
     Kaggle on 127.0.0.1, then they are extracted, exactly."""
-    from tests.fake_kaggle import FakeKaggle
+    from tests.datasets.fake_kaggle import FakeKaggle
 
     files = {}
     for i in range(3):
@@ -131,7 +131,7 @@ def test_run_downloads_the_sample_and_extracts_it(tmp_path, video_cache):
 
 
 def test_run_without_credentials_says_how_to_set_them_up(tmp_path):
-    from tests.fake_kaggle import FakeKaggle
+    from tests.datasets.fake_kaggle import FakeKaggle
 
     fake = FakeKaggle().start()
     try:

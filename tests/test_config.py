@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dfdx.config import Config, load_config, positions_for
+from dfdx.config import Config, load_config
 from dfdx.errors import ConfigError
+from dfdx.extract.positions import positions_for
 
 
 def test_repo_config_yaml_is_exactly_the_defaults():

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dfdx.config import DiscoverConfig
+from dfdx.config import Config, DiscoverConfig
 from dfdx.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -136,3 +136,15 @@ def sample_per_category(items: Iterable[Video], max_per_category: int | None, se
         group.sort(key=lambda v: sample_key(v.rel, seed))
         chosen.extend(group[:max_per_category])
     return sorted(chosen, key=lambda v: v.rel)
+
+
+def select_videos(cfg: Config) -> list[Video]:
+    """The videos a run works on: everything discovered, or the seeded `max_videos` sample of it."""
+    videos = discover(Path(cfg.dataset_path), cfg.discover)
+    if not videos:
+        folders = ", ".join(cfg.discover.categories)
+        raise UsageError(
+            f"no videos found under {cfg.dataset_path!r}: expected {'/'.join(cfg.discover.extensions)} "
+            f"files inside folders named {folders} (config key discover.categories)"
+        )
+    return sample_per_category(videos, cfg.max_videos, cfg.seed)

@@ -4,7 +4,7 @@ The client is blocking and talks on stdout; it runs in daemon worker threads (so
 responsive and Ctrl-C never waits for a file to finish), silenced, and every way it can fail becomes a
 `Failure` the downloader can act on: no help text, no bare `SystemExit(1)`, no traceback. It retries
 connection errors inside its own download loop only, and never a 429/5xx answer to an RPC, so it is asked
-for one attempt at a time (`max_retries=0`) and `dfdx.datasets.download` owns retries, backoff and `Retry-After`.
+for one attempt at a time (`max_retries=0`) and `dfdx.datasets.retry` owns retries, backoff and `Retry-After`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import email.utils
 import errno
 import io
 import os
-import random
 import stat
 import threading
 from collections.abc import Callable
@@ -142,14 +141,6 @@ def classify_failure(exc: BaseException) -> Failure:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return Failure("disk_full", f"disk full ({exc.strerror})")
     return Failure("fatal", f"{type(exc).__name__}: {exc}")
-
-
-def retry_delay_s(attempt: int, failure: Failure, settings: TransferSettings) -> float:
-    """The server's Retry-After when it gave one, else exponential backoff with jitter."""
-    if failure.retry_after_s is not None:
-        return min(failure.retry_after_s, settings.retry_after_max_s)
-    base = min(settings.backoff_max_s, settings.backoff_s * 2**attempt)
-    return base * (0.5 + random.random() / 2)
 
 
 def credentials_help() -> str:

@@ -16,8 +16,6 @@ from typing import Any
 
 from dfdx.extract.probe import VideoInfo
 
-FRAME_FORMAT = "jpeg-ijg/yuv420/bt601-full/v1"  # what a frame file is; part of the fingerprint
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -96,15 +94,21 @@ def select_window(info: VideoInfo, frame: int) -> tuple[float, float]:
     return float(lo * tb), float(hi * tb)
 
 
-def frame_filename(category: str, name: str, video_id: str, number: int) -> str:
-    return f"{category}_{name}_{video_id}_frame_{number:02d}.jpg"
+def frame_filename(category: str, name: str, video_id: str, number: int, extension: str, suffix: str = "") -> str:
+    """`{category}_{name}_{video_id}_frame_{NN}{suffix}{extension}`; the extension is the encoder's."""
+    return f"{category}_{name}_{video_id}_frame_{number:02d}{suffix}{extension}"
 
 
-def fingerprint(positions: tuple[Fraction, ...], jpeg_quality: int, seek: str) -> dict[str, Any]:
-    """Everything that changes a video's frames; a video whose ledger entry has another is redone."""
-    return {
+def fingerprint(positions: tuple[Fraction, ...], jpeg_quality: int, seek: str, format_id: str,
+                transform: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that changes a video's frames; a video whose ledger entry has another is redone.
+    The identity transform adds nothing, so ledgers written before transforms existed stay valid."""
+    params: dict[str, Any] = {
         "positions": [str(p) for p in positions],
         "jpeg_quality": jpeg_quality,
         "seek": seek,
-        "format": FRAME_FORMAT,
+        "format": format_id,
     }
+    if transform:
+        params["transform"] = transform
+    return params

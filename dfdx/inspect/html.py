@@ -22,12 +22,11 @@ from typing import Any
 import simplejpeg
 
 from dfdx.files import write_text_atomic
-from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
 from dfdx.inspect.report import build_report
-from dfdx.inspect.verify import ASSETS_DIR, FLAGS, VERIFY_NAME
+from dfdx.inspect.verify import FLAGS
+from dfdx.layout import ASSETS_DIR, HTML_NAME, SPLITS_NAME, VERIFY_NAME
+from dfdx.ledger import LedgerEntry, load_state
 
-HTML_NAME = "report.html"
-SPLITS_NAME = "splits.json"
 THUMBS_PER_CATEGORY = 24
 FINDINGS_SHOWN = 48
 THUMB_WIDTH = 160
@@ -69,8 +68,8 @@ def make_thumbnail(source: Path, dest: Path) -> bool:
 def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
     """`report`: the extraction report just built from the same ledger, if the caller has it."""
     out = Path(out)
-    entries, problems = read_ledger(out / LEDGER_NAME)
-    state = fold(entries)
+    ledger = load_state(out)
+    entries, problems, state = ledger.entries, ledger.problems, ledger.videos
     report = report or build_report(out, (entries, problems))
     splits = _load_json(out / SPLITS_NAME)
     verification = _load_json(out / VERIFY_NAME)

@@ -3,7 +3,6 @@ can be rebuilt at any time (`dfdx report`) and always agrees with what resume be
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -12,15 +11,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from dfdx.clock import parse_utc, utc_now
 from dfdx.files import write_text_atomic
-from dfdx.ledger import LEDGER_NAME, LedgerEntry, LedgerProblem, fold, read_ledger
+from dfdx.layout import HTML_NAME, REPORT_NAME
+from dfdx.ledger import LedgerEntry, LedgerState, load_state
 
-REPORT_NAME = "extraction_report.json"
 EXAMPLES_PER_REASON = 5
-
-
-def _ts(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def reason_group(error: str | None) -> str:
@@ -28,10 +24,10 @@ def reason_group(error: str | None) -> str:
     return re.sub(r"\b\d+(\.\d+)?\b", "N", error or "unknown")
 
 
-def build_report(out: Path, ledger: tuple[list[LedgerEntry], list[LedgerProblem]] | None = None) -> dict[str, Any]:
-    """`ledger`: what read_ledger returned, when the caller has already read it."""
-    entries, problems = ledger or read_ledger(out / LEDGER_NAME)
-    state = fold(entries)
+def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]:
+    """`ledger`: the folder's ledger state, when the caller has already loaded it."""
+    ledger = ledger or load_state(out)
+    entries, problems, state = ledger.entries, ledger.problems, ledger.videos
     videos: dict[str, Counter[str]] = defaultdict(Counter)
     frames: Counter[str] = Counter()
     bytes_by_category: Counter[str] = Counter()
@@ -58,7 +54,7 @@ def build_report(out: Path, ledger: tuple[list[LedgerEntry], list[LedgerProblem]
     wall = _wall_time(entries)
     latest = entries[-1] if entries else None
     return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_at": utc_now("seconds"),
         "output_dir": os.path.abspath(out),
         "videos": {
             cat: {"videos": c["videos"], "ok": c["ok"], "failed": c["videos"] - c["ok"]}  # failed or requeued
@@ -98,7 +94,7 @@ def _wall_time(entries: list[LedgerEntry]) -> float:
     spans: dict[str, list[float]] = {}
     for e in entries:
         try:
-            start, end = _ts(e.started_at), _ts(e.finished_at)
+            start, end = parse_utc(e.started_at), parse_utc(e.finished_at)
         except ValueError:
             continue
         span = spans.setdefault(e.run_id, [start, end])
@@ -139,8 +135,6 @@ def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
     for failure in r["failures"][:5]:
         lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
     lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")
-    from dfdx.inspect.html import HTML_NAME  # here: html_report builds on this module
-
     html = Path(r["output_dir"]) / HTML_NAME
     if html.exists():
         lines.append(f"  html  : {html} (contact sheets, charts, failures)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import os
@@ -29,12 +28,12 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
+from dfdx.clock import utc_now
 from dfdx.files import TEMP_PREFIX, write_text_atomic
-from dfdx.ledger import LEDGER_NAME, FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
+from dfdx.layout import ASSETS_DIR, VERIFY_NAME
+from dfdx.ledger import FrameEntry, LedgerEntry, LedgerWriter, ledger_path, load_state, require_ledger
 from dfdx.lock import OutputLock
 
-VERIFY_NAME = "verification_report.json"
-ASSETS_DIR = "report_assets"  # thumbnails of the HTML report: not frames
 EXAMPLES_PER_KIND = 5
 # Problems of one frame file: the video is re-queued by --fix.
 FRAME_PROBLEMS = ("missing", "unreadable", "empty", "not_jpeg", "truncated", "corrupt", "wrong_size", "changed")
@@ -183,8 +182,8 @@ def verify(out: Path, fix: bool = False, workers: int | None = None) -> Verifica
     """Check the output folder (under its lock, so no extraction changes it meanwhile)."""
     t0 = time.monotonic()
     with OutputLock(out):
-        entries, problems = read_ledger(out / LEDGER_NAME)
-        state = fold(entries)
+        ledger = load_state(out)
+        problems, state = ledger.problems, ledger.videos
         done = [e for e in state.values() if e.status == "ok"]
         known = {f.path for e in state.values() if e.status in ("ok", "requeued") for f in e.frames}
         jobs = [(e, f) for e in done for f in e.frames]
@@ -231,7 +230,7 @@ def apply_fix(out: Path, state: dict[str, LedgerEntry], findings: list[Finding])
             bad[finding.video].append(finding)
         if finding.kind in FRAME_PROBLEMS + DISK_PROBLEMS and _unlink(out / finding.path):
             removed.append(finding.path)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = utc_now()
     run_id = f"verify-{uuid.uuid4().hex[:8]}"
     lines = []
     for video, video_findings in sorted(bad.items()):
@@ -239,7 +238,7 @@ def apply_fix(out: Path, state: dict[str, LedgerEntry], findings: list[Finding])
         lines.append(dataclasses.replace(state[video], status="requeued", error=f"verify: {kinds}",
                                          started_at=now, finished_at=now, elapsed_s=0.0, run_id=run_id))  # fmt: skip
     if lines:
-        asyncio.run(_append(out / LEDGER_NAME, lines))
+        asyncio.run(_append(ledger_path(out), lines))
     return {"requeued": sorted(bad), "removed": removed}
 
 
@@ -273,7 +272,7 @@ def to_json(out: Path, v: Verification) -> dict[str, Any]:
         }
 
     return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_at": utc_now("seconds"),
         "output_dir": os.path.abspath(out),
         "clean": v.clean,
         "checked": {
@@ -330,10 +329,7 @@ def summary_text(out: Path, v: Verification) -> str:
 
 def run_verify(out: Path, fix: bool = False, workers: int | None = None, quiet: bool = False) -> int:
     """The command: 0 clean, 1 problems found (fixed or not) or videos awaiting re-extraction."""
-    from dfdx.errors import UsageError
-
-    if not (out / LEDGER_NAME).exists():
-        raise UsageError(f"no ledger in {str(out)!r}: nothing to verify (run `dfdx extract --output-dir {out}`)")
+    require_ledger(out, "nothing to verify; ")
     result = verify(out, fix=fix, workers=workers)
     if not quiet or not result.clean:
         print(summary_text(out, result))

@@ -1,1 +1,45 @@
+"""Runners: who drives the per-video unit of work (`dfdx.extract.video.extract_video`).
 
+A runner is one module here with a class that meets `Runner`, registered in `dfdx.plugins.RUNNERS`
+under the name `run.runner` takes. `dfdx.run.command.run_extract` picks it, wires the signals to it,
+and turns its `RunStats` into the summary and the exit code; the runner prepares the run
+(`dfdx.run.resume`), schedules the videos and writes the ledger and the reports.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dfdx.config import Config
+
+
+@dataclass(slots=True)
+class RunStats:
+    planned: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    frames: int = 0
+    bytes: int = 0
+    stopped_by: signal.Signals | None = None
+    fault: str | None = None
+    report: dict[str, Any] | None = None  # the report written at the end, for the summary
+
+
+class Runner(Protocol):
+    def __init__(self, cfg: Config) -> None: ...
+
+    async def run(self) -> RunStats:
+        """The whole extraction; a fault of the system ends it with `stats.fault` set (or raises
+        UsageError/SystemFault before any work starts)."""
+        ...
+
+    def stop(self, sig: signal.Signals | None = None) -> None:
+        """First Ctrl-C/SIGTERM: start no new video, cancel the running ones, finish cleanly."""
+        ...
+
+    def abort(self) -> None:
+        """Second signal: kill every child now and remove temp files (the process exits right after)."""
+        ...

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dfdx.ledger import LEDGER_NAME, fold, read_ledger
+from dfdx.layout import SPLITS_NAME
+from dfdx.ledger import ledger_path, load_state
 
 DEFAULT_CLASS_TO_IDX = {"real": 0, "ai": 1}
 INSTALL_HINT = "pip install 'dfdx[torch]'"
@@ -68,11 +69,9 @@ class FrameDataset:
         self.transform = transform
         self.class_to_idx = dict(class_to_idx or DEFAULT_CLASS_TO_IDX)
         self.classes = sorted(self.class_to_idx, key=lambda c: (self.class_to_idx[c], c))
-        ledger = self.root / LEDGER_NAME
-        if not ledger.exists():
+        if not ledger_path(self.root).exists():
             raise FileNotFoundError(f"no ledger in {str(self.root)!r}: run `dfdx extract --output-dir {self.root}`")
-        entries, _ = read_ledger(ledger)
-        done = [e for e in fold(entries).values() if e.status == "ok"]
+        done = [e for e in load_state(self.root).videos.values() if e.status == "ok"]
         unknown = sorted({e.category for e in done} - set(self.class_to_idx))
         if unknown:
             raise ValueError(f"categories {unknown} have no label: pass class_to_idx, e.g. {{'real': 0, 'ai': 1}}")
@@ -96,7 +95,7 @@ class FrameDataset:
         self._videos: list[str] = [video for _, _, video in rows]
 
     def _videos_in(self, split: str) -> set[str]:
-        path = self.root / "splits.json"
+        path = self.root / SPLITS_NAME
         if not path.exists():
             raise FileNotFoundError(f"split={split!r} needs {path}: run `dfdx split --output-dir {self.root}` first")
         videos: dict[str, str | None] = json.loads(path.read_text(encoding="utf-8"))["videos"]

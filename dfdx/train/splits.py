@@ -26,10 +26,9 @@ from typing import Any
 
 from dfdx.errors import UsageError
 from dfdx.files import write_text_atomic
-from dfdx.ledger import LEDGER_NAME, LedgerEntry, fold, read_ledger
+from dfdx.layout import METADATA_NAME, SPLITS_NAME
+from dfdx.ledger import LedgerEntry, load_state, require_ledger
 
-SPLITS_NAME = "splits.json"
-METADATA_NAME = "metadata.jsonl"
 SPLIT_NAMES = ("train", "val", "test")
 LABELS = {"real": 0, "ai": 1}  # the FrameDataset's default labels, also written to metadata.jsonl
 _MANIPULATED = re.compile(r"^(?P<target>[A-Za-z0-9]+)_(?P<source>[A-Za-z0-9]+)__(?P<scene>.+)__(?P<id>[A-Za-z0-9]{8})$")
@@ -187,8 +186,7 @@ def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed
 
 def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto") -> dict[str, Any]:
     """splits.json and metadata.jsonl (the Hugging Face imagefolder loader reads it beside the frames)."""
-    entries, _ = read_ledger(out / LEDGER_NAME)
-    state = fold(entries)
+    state = load_state(out).videos
     if not state:
         raise UsageError(f"the ledger in {str(out)!r} names no videos: run `dfdx extract` first")
     splits = make_splits(state, ratios, seed, mode)
@@ -222,8 +220,7 @@ def table_text(splits: dict[str, Any]) -> str:
 
 
 def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto", quiet: bool = False) -> int:
-    if not (out / LEDGER_NAME).exists():
-        raise UsageError(f"no ledger in {str(out)!r}: run `dfdx extract --output-dir {out}` first")
+    require_ledger(out)
     splits = write_splits(out, ratios, seed, mode)
     if quiet:
         return 0

@@ -1,68 +1,27 @@
-"""ffmpeg seek-and-grab for one video: ffmpeg decodes the planned frames, dfdx encodes the JPEGs.
+"""`grabber: ffmpeg` (the default): ffmpeg CLI children decode the planned frames.
 
 One ffmpeg per seek group: `-ss` to the keyframe before the group, decode forward, and a `select` that
-passes exactly the planned frames by their presentation time, as raw full-range BT.601 YUV on stdout.
-dfdx encodes each with libjpeg-turbo at the IJG quality scale (ffmpeg's `-q:v` is another scale) and
-writes it atomically: temp file in the same folder, fsync, rename — only after every frame of the video
-is encoded.
+passes exactly the planned frames by their presentation time, as raw full-range BT.601 YUV on stdout
+(explicit matrices: see dfdx.extract.decoders.base). Encoding is not the decoder's job: ffmpeg's own
+`-q:v` is another quality scale, so dfdx.extract.encoders encodes what this hands over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import os
-from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import ffmpeg
-import numpy as np
-import simplejpeg
 
 from dfdx.children import Children, last_error_line
-from dfdx.errors import DiskFull, SystemFault
-from dfdx.files import temp_path_for
-from dfdx.extract.nal import reference_frames
+from dfdx.extract.decoders.base import DecodeError, source_matrix, source_range
+from dfdx.extract.decoders.nal import reference_frames
+from dfdx.extract.frame import Frame, frame_bytes
 from dfdx.extract.plan import Plan, SeekGroup, select_window
 from dfdx.extract.probe import VideoInfo
 
 _INPUT = "file:dfdx-input"  # stands for the video's path while ffmpeg-python builds the graph
-
-# ffprobe's color_space → swscale's matrix names; anything else is what ffmpeg assumes (BT.601).
-_MATRIX = {
-    "bt709": "bt709",
-    "smpte170m": "bt601",
-    "bt470bg": "bt601",
-    "fcc": "fcc",
-    "smpte240m": "smpte240m",
-    "bt2020nc": "bt2020",
-    "bt2020c": "bt2020",
-}
-
-
-class GrabError(Exception):
-    """This video's frames could not be produced; the message is the ledger's reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenFrame:
-    number: int
-    path: Path
-    bytes: int
-
-
-def source_matrix(info: VideoInfo) -> str:
-    return _MATRIX.get(info.color_space or "", "bt601")
-
-
-def source_range(info: VideoInfo) -> str | None:
-    if info.color_range in ("pc", "jpeg") or info.pix_fmt.startswith("yuvj"):
-        return "pc"
-    if info.color_range in ("tv", "mpeg"):
-        return "tv"
-    return None  # untagged: let ffmpeg assume (limited range for YUV)
 
 
 def ffmpeg_argv(path: Path, info: VideoInfo, group: SeekGroup, threads: int, keyframes_only: bool = False) -> list[str]:
@@ -73,7 +32,7 @@ def ffmpeg_argv(path: Path, info: VideoInfo, group: SeekGroup, threads: int, key
     if keyframes_only:
         opts["skip_frame"] = "nokey"
     elif group.skip_nonref:
-        opts["skip_frame"] = "noref"  # see dfdx.extract.nal: the targets are references, so nothing changes
+        opts["skip_frame"] = "noref"  # see dfdx.extract.decoders.nal: the targets are references, so nothing changes
     stream = ffmpeg.input(_INPUT, **opts)[str(info.stream_index)]
     windows = [select_window(info, f) for f in group.frames]
     expr = "+".join(f"gte(t,{lo:.9f})*lt(t,{hi:.9f})" for lo, hi in windows)
@@ -92,19 +51,6 @@ def ffmpeg_argv(path: Path, info: VideoInfo, group: SeekGroup, threads: int, key
     # The real name goes in last: ffmpeg-python hashes its arguments as UTF-8, and a name with bytes that
     # are not UTF-8 (kept by Python as surrogates) would make it raise instead of failing one video.
     return [argv[0], *globals_, *(f"file:{path}" if a == _INPUT else a for a in argv[1:])]
-
-
-def frame_bytes(width: int, height: int) -> int:
-    return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
-
-
-def encode_jpeg(raw: bytes, width: int, height: int, quality: int) -> bytes:
-    cw, ch = (width + 1) // 2, (height + 1) // 2
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    y = buf[: width * height].reshape(height, width)
-    u = buf[width * height : width * height + cw * ch].reshape(ch, cw)
-    v = buf[width * height + cw * ch :].reshape(ch, cw)
-    return simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality)
 
 
 async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
@@ -165,62 +111,20 @@ async def _decode(path: Path, info: VideoInfo, group: SeekGroup, children: Child
         err = stderr_task.result() if stderr_task.done() and not stderr_task.cancelled() else b""
     if proc.returncode != 0 and len(frames) < want:
         reason = last_error_line(err, path) or f"exit code {proc.returncode}"
-        raise GrabError(f"ffmpeg could not decode the video: {reason}")
+        raise DecodeError(f"ffmpeg could not decode the video: {reason}")
     return frames
 
 
-async def write_frames(frames: list[tuple[int, bytes]], dests: dict[int, Path], info: VideoInfo,
-                       quality: int) -> list[WrittenFrame]:
-    """Encode and write every frame to a temp file, then rename them all into place."""
-    temps: list[tuple[Path, Path]] = []
-    written = []
-    try:
-        for number, raw in frames:
-            dest = dests[number]
-            tmp = temp_path_for(dest)
-            temps.append((tmp, dest))
-            size = await _finish_even_if_cancelled(
-                asyncio.to_thread(_encode_and_write, raw, info.width, info.height, quality, tmp)
-            )
-            written.append(WrittenFrame(number=number, path=dest, bytes=size))
-        for tmp, dest in temps:
-            os.replace(tmp, dest)
-        return written
-    finally:
-        for tmp, _ in temps:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+class FfmpegDecoder:
+    """The `Decoder` of `grabber: ffmpeg`: nothing to keep between videos (a child per seek group)."""
 
+    def __init__(self, workers: int) -> None:
+        del workers  # the Children slots bound the ffmpeg children
 
-async def _finish_even_if_cancelled(work: Awaitable[int]) -> int:
-    """A thread cannot be cancelled: on cancellation wait for it, so the cleanup that follows sees every
-    temp file it created (otherwise a write landing after the cleanup would leave one behind)."""
-    future = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
-        raise
+    async def decode(self, path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
+                     threads: int, keyframes_only: bool) -> dict[int, Frame]:
+        raw = await decode_frames(path, info, plan, children, timeout_s, threads, keyframes_only)
+        return {index: Frame(info.width, info.height, data) for index, data in raw.items()}
 
-
-def _encode_and_write(raw: bytes, width: int, height: int, quality: int, tmp: Path) -> int:
-    data = encode_jpeg(raw, width, height, quality)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"disk full: cannot write frames to {tmp.parent}") from None
-        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            raise SystemFault(f"output folder {tmp.parent} is not writable: {exc.strerror}") from None
-        raise
-    return len(data)
+    async def close(self, children: Children) -> None:
+        return None

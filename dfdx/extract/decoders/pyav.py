@@ -1,4 +1,5 @@
-"""`grabber: pyav`: the same contract as `grab.decode_frames`, served by long-lived PyAV worker processes.
+"""`grabber: pyav`: the same `Decoder` contract as the ffmpeg decoder, served by long-lived PyAV worker
+processes.
 
 The ffmpeg CLI must decode every frame between a keyframe and the target; a decoder driven in-process
 can skip the non-reference ones (see dfdx.extract.decoders.pyav_worker), about half of them in x264 files. The workers
@@ -25,12 +26,13 @@ from typing import Any
 import dfdx
 from dfdx.children import Children, ChildTimeout
 from dfdx.errors import UsageError
-from dfdx.extract.decoders.ffmpeg import GrabError, frame_bytes, source_matrix, source_range
+from dfdx.extract.decoders.base import DecodeError, source_matrix, source_range
+from dfdx.extract.frame import Frame, frame_bytes
 from dfdx.extract.plan import Plan, keyframe_before
 from dfdx.extract.probe import VideoInfo
 
 INSTALL = "pip install 'dfdx[pyav]'"
-HEADER = struct.Struct(">I")  # the framing of dfdx.extract.decoders.pyav_worker (which imports av, so not imported here)
+HEADER = struct.Struct(">I")  # the framing of pyav_worker (which imports av, so it is not imported here)
 
 
 def require_pyav() -> None:
@@ -84,8 +86,8 @@ class _WorkerDied(Exception):
     pass
 
 
-class PyAVGrabber:
-    """A pool of at most `size` workers; `decode_frames` has `grab.decode_frames`'s signature.
+class PyAVDecoder:
+    """The `Decoder` of `grabber: pyav`: a pool of at most `size` workers.
 
     The frame grid still comes from ffprobe, as for the ffmpeg grabber: a probe in the worker (no spawn,
     ~50 ms of CPU less per video) was tried, and FFmpeg 8's demuxer (PyAV's) reads another duration
@@ -98,8 +100,8 @@ class PyAVGrabber:
         self.idle: list[_Worker] = []
         self.count = 0
 
-    async def decode_frames(self, path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
-                            threads: int, keyframes_only: bool) -> dict[int, bytes]:
+    async def decode(self, path: Path, info: VideoInfo, plan: Plan, children: Children, timeout_s: float,
+                     threads: int, keyframes_only: bool) -> dict[int, Frame]:
         # One request per seek group, side by side: groups are independent (each seeks to its own
         # keyframe), and finer pieces keep every worker busy to the end of a run instead of one long
         # video finishing alone on one core.
@@ -108,14 +110,14 @@ class PyAVGrabber:
                     for group in plan.groups]  # fmt: skip
         results = await asyncio.gather(*(self._ask(req, children, timeout_s, size) for req in requests),
                                        return_exceptions=True)  # fmt: skip
-        frames: dict[int, bytes] = {}
+        frames: dict[int, Frame] = {}
         for result in results:
             if isinstance(result, BaseException):
                 raise result
             answer, got = result
             if "error" in answer:
-                raise GrabError(f"could not decode the video: {answer['error']}")
-            frames.update(got)
+                raise DecodeError(f"could not decode the video: {answer['error']}")
+            frames.update({i: Frame(info.width, info.height, data) for i, data in got.items()})
         return frames
 
     async def _ask(self, req: dict[str, Any], children: Children, timeout_s: float,
@@ -132,7 +134,7 @@ class PyAVGrabber:
             except TimeoutError:
                 raise ChildTimeout(f"the PyAV decoder took longer than {timeout_s:g} s and was stopped") from None
             except _WorkerDied:
-                raise GrabError("the PyAV decoder died on this file (damaged file?)") from None
+                raise DecodeError("the PyAV decoder died on this file (damaged file?)") from None
             finally:
                 if healthy:
                     self.idle.append(worker)

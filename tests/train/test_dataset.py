@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from dfdx.config import load_config
-from dfdx.train.dataset import FrameDataset
-from dfdx.run.local import run_extract
-from dfdx.samples import read_index_luma
-from dfdx.train.splits import write_splits
 from dfdx.inspect.verify import verify
+from dfdx.run.command import run_extract
+from dfdx.samples import read_index_luma
+from dfdx.train.dataset import FrameDataset
+from dfdx.train.splits import write_splits
 from tests.conftest import FAKE, REAL, ledger_lines
 
 FRAMES = {f"{REAL}/01__a.mp4": 30, f"{REAL}/02__b.mp4": 45, f"{FAKE}/01_02__a__AAAAAAA1.mp4": 60,

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfdx.config import load_config
-from dfdx.run.local import run_extract
 from dfdx.ledger import FrameEntry, LedgerEntry
+from dfdx.run.command import run_extract
 from dfdx.train.splits import actors_of, make_splits
 from tests.conftest import FAKE, REAL, ledger_lines, run_dfdx
 

@@ -1,6 +1,6 @@
 """`dfdx download` against a fake Kaggle server, driven through the real `kaggle` client.
 
-Only the client's endpoint is changed (see tests/fake_kaggle.py); everything else, from authentication to
+Only the client's endpoint is changed (see tests/datasets/fake_kaggle.py); everything else, from authentication to
 the Range resume, is the real client's code. Assertions are about what a user sees: files and their bytes,
 ledger lines, exit codes, one message on stderr, and what the server was asked for.
 """
@@ -24,26 +24,20 @@ import yaml
 
 from dfdx.config import Config, load_config
 from dfdx.datasets.discover import discover, sample_per_category
-from dfdx.datasets.download import (
-    LEDGER_NAME,
-    DownloadLedger,
-    DownloadRecord,
-    TransferSettings,
-    download,
-    download_async,
-    member_problem,
-    select_files,
-    unsafe_reason,
-)
-from dfdx.datasets.kaggle import parse_retry_after
-from tests import fake_kaggle
+from dfdx.datasets.download import download, download_async
+from dfdx.datasets.download_ledger import DownloadLedger, DownloadRecord
+from dfdx.datasets.kaggle import TransferSettings, parse_retry_after
+from dfdx.datasets.listing import select_files, unsafe_reason
+from dfdx.datasets.unpack import member_problem
+from dfdx.layout import DOWNLOAD_LEDGER_NAME as LEDGER_NAME
 from tests.conftest import tmpfs
-from tests.fake_kaggle import ARCHIVE, FakeKaggle, Hit
+from tests.datasets import fake_kaggle
+from tests.datasets.fake_kaggle import ARCHIVE, FakeKaggle, Hit
 
 kaggle_server = fake_kaggle.kaggle_server  # the fixture: a started fake, this process's client pointed at it
 
 FAST = TransferSettings(backoff_s=0.01, backoff_max_s=0.05, read_timeout_s=1.0, chunk_bytes=64 * 1024)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_cfg(fake: FakeKaggle, dest: Path, **overrides: Any) -> Config:

@@ -1,4 +1,7 @@
-"""Class balance: how many frames each category's videos get so that the classes end up about equal.
+"""Which positions each category's videos get: `extract.positions`, `extract.frames` (N evenly spaced,
+or N per category), or class balance.
+
+Class balance: how many frames each category's videos get so that the classes end up about equal.
 
 DFD has 3,068 manipulated videos and 363 originals: at 3 frames each, a classifier sees 8.5 fakes per
 real face. `extract.balance: true` keeps the largest category's frames per video and gives every
@@ -13,9 +16,23 @@ import math
 from collections.abc import Mapping
 from fractions import Fraction
 
-from dfdx.config import ExtractConfig, evenly_spaced, positions_for
+from dfdx.config import MAX_FRAMES, ExtractConfig
 
-MAX_FRAMES = 99  # the same bound as extract.frames
+
+def evenly_spaced(n: int) -> tuple[Fraction, ...]:
+    """n positions k/(n+1): evenly spread, never touching the first or last frame."""
+    return tuple(Fraction(k, n + 1) for k in range(1, n + 1))
+
+
+def positions_for(cfg: ExtractConfig, category: str) -> tuple[Fraction, ...]:
+    """The positions one category's videos get: `frames` (a count, or a count per category) wins over
+    `positions`."""
+    frames = cfg.frames
+    if isinstance(frames, dict):
+        frames = frames.get(category)
+    if frames is None:
+        return cfg.positions
+    return evenly_spaced(frames)
 
 
 def closest_count(target: float, videos: int) -> int:

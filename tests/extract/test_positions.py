@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from dfdx.extract.balance import closest_count, positions_by_category
-from dfdx.config import evenly_spaced, load_config
-from dfdx.run.local import run_extract
+from dfdx.config import load_config
+from dfdx.extract.positions import closest_count, evenly_spaced, positions_by_category
+from dfdx.run.command import run_extract
 from tests.conftest import FAKE, REAL, frame_indices, ledger_lines
 
 

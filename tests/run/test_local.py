@@ -18,7 +18,7 @@ from PIL import Image
 
 from dfdx.config import load_config
 from dfdx.datasets.discover import video_hash
-from dfdx.run.local import run_extract
+from dfdx.run.command import run_extract
 from dfdx.samples import decode_luma, read_index_luma
 from tests.conftest import FAKE, REAL, frame_indices, ledger_lines, remux, sample_children
 

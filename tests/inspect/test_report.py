@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dfdx.ledger import LEDGER_NAME
 from dfdx.inspect.report import build_report, reason_group, summary_text, write_report
+from dfdx.layout import LEDGER_NAME
 from tests.test_ledger import entry
 
 

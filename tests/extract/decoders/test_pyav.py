@@ -18,13 +18,13 @@ import pytest
 
 from dfdx.children import Children, ChildTimeout
 from dfdx.config import load_config
-from dfdx.run.local import run_extract
 from dfdx.extract.decoders.ffmpeg import decode_frames
-from dfdx.extract.decoders.pyav import PyAVGrabber
+from dfdx.extract.decoders.pyav import PyAVDecoder
 from dfdx.extract.plan import make_plan
 from dfdx.extract.probe import probe
-from tests import test_engine as engine_tests
+from dfdx.run.command import run_extract
 from tests.conftest import REAL, ledger_lines, sample_children
+from tests.run import test_local as engine_tests
 
 pytest.importorskip("av")
 
@@ -73,9 +73,9 @@ def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache):
         info = await probe(path, children, 60)
         plan = make_plan(info, (Fraction(1, 10), Fraction(1, 3), Fraction(1, 2), Fraction(9, 10)))
         cli = await decode_frames(path, info, plan, children, 60, 1, False)
-        grabber = PyAVGrabber(2)
+        grabber = PyAVDecoder(2)
         try:
-            lib = await grabber.decode_frames(path, info, plan, children, 60, 1, False)
+            lib = {i: f.data for i, f in (await grabber.decode(path, info, plan, children, 60, 1, False)).items()}
         finally:
             await grabber.close(children)
         return cli, lib
@@ -110,12 +110,12 @@ def test_a_hung_worker_is_killed_by_the_timeout(tmp_path, video_cache):
         children = Children(1)
         info = await probe(path, children, 60)
         plan = make_plan(info, (Fraction(1, 2),))
-        grabber = PyAVGrabber(1)
+        grabber = PyAVDecoder(1)
         try:
             with pytest.raises(ChildTimeout, match="longer than 1 s"):
-                await grabber.decode_frames(fifo, info, plan, children, 1, 1, False)
+                await grabber.decode(fifo, info, plan, children, 1, 1, False)
             assert grabber.count == 0 and not children.live and not _workers(psutil.Process())
-            frames = await grabber.decode_frames(path, info, plan, children, 60, 1, False)
+            frames = await grabber.decode(path, info, plan, children, 60, 1, False)
             assert list(frames) == [15]  # a fresh worker takes over
         finally:
             await grabber.close(children)

@@ -12,7 +12,7 @@ import pytest
 import simplejpeg
 
 from dfdx.config import load_config
-from dfdx.run.local import run_extract
+from dfdx.run.command import run_extract
 from tests.conftest import FAKE, REAL, dataset_files, ledger_lines, run_dfdx
 
 

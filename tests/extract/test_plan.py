@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 
+from dfdx.extract.encoders.jpeg import FORMAT_ID
 from dfdx.extract.plan import fingerprint, frame_filename, frame_played_at, make_plan, select_window
 from dfdx.extract.probe import FrameGrid, VideoInfo
 
@@ -76,7 +77,7 @@ def test_select_window_isolates_one_frame():
 
 
 def test_names_and_fingerprints():
-    assert frame_filename("ai", "x", "0123abcd", 3) == "ai_x_0123abcd_frame_03.jpg"
-    a = fingerprint((Fraction(1, 3),), 95, "exact")
+    assert frame_filename("ai", "x", "0123abcd", 3, ".jpg") == "ai_x_0123abcd_frame_03.jpg"
+    a = fingerprint((Fraction(1, 3),), 95, "exact", FORMAT_ID)
     assert a == {"positions": ["1/3"], "jpeg_quality": 95, "seek": "exact", "format": a["format"]}
-    assert a != fingerprint((Fraction(1, 3),), 95, "keyframe")
+    assert a != fingerprint((Fraction(1, 3),), 95, "keyframe", FORMAT_ID)

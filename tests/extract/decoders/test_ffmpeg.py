@@ -1,17 +1,13 @@
-"""The ffmpeg grab's argv and encoding; which frame it grabs is proven end to end in test_engine.py."""
+"""The ffmpeg decoder's argv; which frame it grabs is proven end to end in tests/run/test_local.py."""
 
 from __future__ import annotations
 
-import io
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from dfdx.extract.decoders.ffmpeg import encode_jpeg, ffmpeg_argv, frame_bytes
+from dfdx.extract.decoders.ffmpeg import ffmpeg_argv
 from dfdx.extract.plan import make_plan
-from tests.test_plan import cfr
+from tests.extract.test_plan import cfr
 
 
 def test_argv_treats_the_name_as_a_file_and_selects_by_time():
@@ -26,12 +22,3 @@ def test_argv_treats_the_name_as_a_file_and_selects_by_time():
     assert "select=gte(t\\,1.300000000)*lt(t\\,1.340000000)" in graph
     assert "out_color_matrix=bt601" in graph and "out_range=pc" in graph
     assert argv[-1] == "pipe:1"
-
-
-def test_encode_odd_sizes_at_ijg_quality():
-    w, h = 161, 97
-    raw = np.full(frame_bytes(w, h), 128, np.uint8).tobytes()
-    jpeg = Image.open(io.BytesIO(encode_jpeg(raw, w, h, 95)))
-    reference = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(reference, "JPEG", quality=95)
-    assert jpeg.size == (w, h) and jpeg.quantization == Image.open(reference).quantization

@@ -10,7 +10,7 @@ import numpy as np
 
 from dfdx.children import Children
 from dfdx.extract.decoders.ffmpeg import _decode, _decode_group, decode_frames
-from dfdx.extract.nal import h264_reference, reference_frames
+from dfdx.extract.decoders.nal import h264_reference, reference_frames
 from dfdx.extract.plan import Plan, SeekGroup, Target, make_plan
 from dfdx.extract.probe import VideoInfo, probe
 from dfdx.samples import read_index_luma

@@ -1,0 +1,74 @@
+"""The settings of one extraction run, resolved once from the config: what every video's unit of work
+needs, in one frozen record (picklable, so a distributed runner can hand it to its workers as it is).
+
+Resolving is where the config's choices meet the pluggable parts: positions per category (balance
+included), the ledger fingerprint per category (positions, quality, seek, the encoder's format and the
+transform's settings), decoder threads, and the versions of the tools that made the frames.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from dfdx import __version__
+from dfdx.config import Config, ExtractConfig
+from dfdx.extract.encoders import open_encoder
+from dfdx.extract.plan import fingerprint
+from dfdx.extract.positions import positions_by_category
+from dfdx.extract.transforms import open_transform
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractSettings:
+    dataset_root: Path  # absolute
+    output_dir: Path  # absolute
+    positions: Mapping[str, tuple[Fraction, ...]]  # per category
+    params: Mapping[str, dict[str, Any]]  # the ledger fingerprint per category
+    extract: ExtractConfig  # the parts' own settings (decoder, transform, encoder names and options)
+    workers: int  # concurrent children (decodes) at most
+    threads: int  # decoder threads per child
+    run_id: str
+    versions: Mapping[str, str]
+
+    @property
+    def keyframes_only(self) -> bool:
+        return self.extract.seek == "keyframe"
+
+
+def resolve_settings(cfg: Config, videos_per_category: Mapping[str, int], *, run_id: str | None = None,
+                     versions: Mapping[str, str] | None = None) -> ExtractSettings:
+    """The run's settings for videos of these categories (counts matter only to `extract.balance`)."""
+    x = cfg.extract
+    positions = positions_by_category(x, videos_per_category)
+    format_id = open_encoder(x.format, x.jpeg_quality).format_id
+    transform = open_transform(x.crop, x).fingerprint()
+    params = {cat: fingerprint(pos, x.jpeg_quality, x.seek, format_id, transform) for cat, pos in positions.items()}
+    return ExtractSettings(
+        dataset_root=Path(cfg.dataset_path).absolute(),
+        output_dir=Path(cfg.output_dir).absolute(),
+        positions=positions,
+        params=params,
+        extract=x,
+        workers=cfg.workers,
+        threads=max(1, (os.cpu_count() or 1) // cfg.workers),
+        run_id=run_id or uuid.uuid4().hex[:12],
+        versions=dict(versions) if versions is not None else tool_versions(),
+    )
+
+
+def tool_versions() -> dict[str, str]:
+    """What made the frames, recorded in every ledger line: dfdx, ffmpeg and Python."""
+    try:
+        first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, timeout=30).stdout
+        ffmpeg_version = first.split()[2] if first.startswith("ffmpeg version") else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        ffmpeg_version = "unknown"
+    return {"dfdx": __version__, "ffmpeg": ffmpeg_version, "python": platform.python_version()}
