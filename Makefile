@@ -9,7 +9,7 @@ CONFIG ?= config.yaml
 DEMO_DIR ?= demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help deps ffmpeg venv demo test test-slow lint extract report run download bench clean
+.PHONY: help deps ffmpeg browser venv demo test test-slow lint extract report run download bench clean
 
 help:
 	@echo "make demo      - the whole pipeline on a small generated sample (no credentials)"
@@ -26,6 +26,13 @@ ffmpeg:
 	  echo "installing ffmpeg from Debian's packages"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+# Debian's chromium renders report.html in tests/inspect/test_html.py (a real browser, not a parser).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "installing chromium from Debian's packages (for the report.html render test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,10 +56,10 @@ demo: deps
 lint: venv
 	$(BIN)/ruff check dfdx tests benchmarks
 
-test: deps lint $(TORCH_STAMP)
+test: deps browser lint $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: deps lint $(TORCH_STAMP)
+test-slow: deps browser lint $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 extract: deps

@@ -27,6 +27,13 @@ MAX_FRAMES = 99  # frames per video: `extract.frames`, and what `extract.balance
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetConfig:
+    """Which dataset profile says where the videos are and what each one is: dfdx.datasets.profiles."""
+
+    profile: str = "folders"
+
+
+@dataclass(frozen=True, slots=True)
 class DiscoverConfig:
     """How a dataset tree maps to categories; DFD by default, other layouts by config alone."""
 
@@ -91,6 +98,7 @@ class Config:
     seed: int = 0
     verbose: bool = False
     quiet: bool = False
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)

@@ -1,6 +1,6 @@
 """Every pluggable part of dfdx, by the name its config key takes: the one list of each kind.
 
-Adding a decoder, a frame transform, an output format or a runner is one new module plus one line
+Adding a dataset profile, a decoder, a frame transform, an output format or a runner is one new module plus one line
 here; the config accepts exactly these names (`dfdx.config.CHOICES` is built from these tables) and
 the part is imported only when a run asks for it, so an optional dependency (PyAV) is needed only by
 those who choose it. `docs/architecture.md` says what each kind must provide.
@@ -12,6 +12,9 @@ import importlib
 from typing import Any
 
 # config key → {name: "module:attribute"}
+PROFILES = {  # dataset.profile: dfdx.datasets.profiles.Profile
+    "folders": "dfdx.datasets.profiles.folders:FoldersProfile",
+}
 DECODERS = {  # extract.grabber: dfdx.extract.decoders.Decoder
     "ffmpeg": "dfdx.extract.decoders.ffmpeg:FfmpegDecoder",
     "pyav": "dfdx.extract.decoders.pyav:PyAVDecoder",
@@ -27,6 +30,7 @@ RUNNERS = {  # run.runner: dfdx.run.Runner
 }
 
 KINDS = {
+    "dataset.profile": PROFILES,
     "extract.grabber": DECODERS,
     "extract.crop": TRANSFORMS,
     "extract.format": ENCODERS,

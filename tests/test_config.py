@@ -27,7 +27,7 @@ def test_repo_config_yaml_is_exactly_the_defaults():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("bogus: 1\n", "unknown config key 'bogus'; allowed keys here: dataset_path, discover,"),
+        ("bogus: 1\n", "unknown config key 'bogus'; allowed keys here: dataset, dataset_path, discover,"),
         ("extract:\n  qualty: 90\n", "unknown config key 'extract.qualty'; allowed keys here: "),
         ("extract:\n  jpeg_quality: high\n", "config key 'extract.jpeg_quality': 'high' is not a whole number"),
         ("extract:\n  jpeg_quality: 101\n", "config key 'extract.jpeg_quality': 101 is not in 1..100"),

@@ -1,8 +1,6 @@
-"""Dataset root → Video records: which files are videos, their category, and their stable id.
-
-This is the only module that knows the DFD layout (through `DiscoverConfig`); it knows nothing of
-ffmpeg. Folder names are matched loosely (case, space vs underscore) at any depth, because copies of
-DFD on Kaggle spell and nest them differently.
+"""Dataset root → Video records: the walk over the files, each video's stable id and safe name, and the
+seeded per-category sample. Which file is which category is the dataset profile's business
+(`dfdx.datasets.profiles`); this module knows nothing of any dataset's layout, nor of ffmpeg.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dfdx.config import Config, DiscoverConfig
 from dfdx.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -49,41 +46,26 @@ def safe_name(stem: str) -> str:
     return _UNSAFE.sub("_", stem)[:MAX_NAME_CHARS]
 
 
-def _fold(name: str) -> str:
-    return re.sub(r"[\s_-]+", "_", name.strip()).casefold()
-
-
-def category_of(rel: str, categories: dict[str, str]) -> str | None:
-    """The category of the nearest enclosing folder that names one, or None."""
-    folded = {_fold(folder): cat for folder, cat in categories.items()}
-    for part in reversed(PurePosixPath(rel).parts[:-1]):
-        cat = folded.get(_fold(part))
-        if cat is not None:
-            return cat
-    return None
-
-
 def is_video_name(name: str, extensions: Iterable[str]) -> bool:
     lower = name.lower()
     return any(lower.endswith(ext.lower()) for ext in extensions)
 
 
-def discover(root: Path, cfg: DiscoverConfig) -> list[Video]:
-    """Every video under `root` with a category, sorted by relative path (deterministic)."""
-    root = Path(os.path.abspath(root))
+def dataset_root(path: str | Path) -> Path:
+    """The dataset folder as an absolute path; a usage error when it is not a folder."""
+    root = Path(os.path.abspath(path))
     if not root.exists():
         raise UsageError(f"dataset path {str(root)!r} does not exist")
     if not root.is_dir():
         raise UsageError(f"dataset path {str(root)!r} is not a folder")
-    videos = []
-    for rel in _walk(root, cfg.follow_symlinks):
-        if not is_video_name(rel, cfg.extensions):
-            continue
-        category = category_of(rel, cfg.categories)
-        if category is not None:
-            videos.append(Video(path=root / rel, rel=rel, category=category))
-    videos.sort(key=lambda v: v.rel)
-    return videos
+    return root
+
+
+def video_files(root: Path, extensions: Iterable[str], follow_symlinks: bool) -> Iterator[str]:
+    """Relative POSIX paths of the files under `root` whose names end in one of `extensions`."""
+    for rel in _walk(root, follow_symlinks):
+        if is_video_name(rel, extensions):
+            yield rel
 
 
 def _walk(root: Path, follow_symlinks: bool) -> Iterator[str]:
@@ -136,15 +118,3 @@ def sample_per_category(items: Iterable[Video], max_per_category: int | None, se
         group.sort(key=lambda v: sample_key(v.rel, seed))
         chosen.extend(group[:max_per_category])
     return sorted(chosen, key=lambda v: v.rel)
-
-
-def select_videos(cfg: Config) -> list[Video]:
-    """The videos a run works on: everything discovered, or the seeded `max_videos` sample of it."""
-    videos = discover(Path(cfg.dataset_path), cfg.discover)
-    if not videos:
-        folders = ", ".join(cfg.discover.categories)
-        raise UsageError(
-            f"no videos found under {cfg.dataset_path!r}: expected {'/'.join(cfg.discover.extensions)} "
-            f"files inside folders named {folders} (config key discover.categories)"
-        )
-    return sample_per_category(videos, cfg.max_videos, cfg.seed)

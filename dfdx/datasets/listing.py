@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from dfdx.config import Config
-from dfdx.datasets.discover import Video, category_of, is_video_name, sample_per_category
+from dfdx.datasets.discover import Video, is_video_name, sample_per_category
 from dfdx.datasets.kaggle import RemoteFile
+from dfdx.datasets.profiles import open_profile
 from dfdx.progress import fmt_bytes
 
 PART_SUFFIX = ".part"  # a file being downloaded; the client keeps `<part>.kaggle-partial` beside it
@@ -67,11 +68,12 @@ def wanted_member(name: str, extensions: Iterable[str], unpack_all: bool) -> boo
 def listed_videos(files: Iterable[RemoteFile], cfg: Config) -> list[Video]:
     """Video records for the listing, as `discover` would build them once the files are on disk."""
     root = Path(os.path.abspath(cfg.download.download_dir))
+    profile = open_profile(cfg)
     videos = []
     for f in files:
-        if not is_video_name(f.name, cfg.discover.extensions) or unsafe_reason(f.name):
+        if unsafe_reason(f.name):
             continue
-        category = category_of(f.name, cfg.discover.categories)
+        category = profile.label(f.name)
         if category is not None:
             videos.append(Video(path=local_path(root, f.name), rel=f.name, category=category))
     return videos

@@ -23,7 +23,8 @@ from typing import Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
-from dfdx.datasets.discover import Video, select_videos
+from dfdx.datasets.discover import Video
+from dfdx.datasets.profiles import select_videos
 from dfdx.errors import DiskFull, SystemFault
 from dfdx.extract.positions import balance_note
 from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions

@@ -7,7 +7,8 @@ import os
 import unicodedata
 
 from dfdx.config import DiscoverConfig
-from dfdx.datasets.discover import Video, category_of, discover, safe_name, sample_per_category, video_hash
+from dfdx.datasets.discover import Video, safe_name, sample_per_category, video_hash
+from dfdx.datasets.profiles.folders import category_of, discover
 
 CATS = DiscoverConfig().categories
 

@@ -23,11 +23,12 @@ import pytest
 import yaml
 
 from dfdx.config import Config, load_config
-from dfdx.datasets.discover import discover, sample_per_category
+from dfdx.datasets.discover import sample_per_category
 from dfdx.datasets.download import download, download_async
 from dfdx.datasets.download_ledger import DownloadLedger, DownloadRecord
 from dfdx.datasets.kaggle import TransferSettings, parse_retry_after
 from dfdx.datasets.listing import select_files, unsafe_reason
+from dfdx.datasets.profiles.folders import discover
 from dfdx.datasets.unpack import member_problem
 from dfdx.layout import DOWNLOAD_LEDGER_NAME as LEDGER_NAME
 from tests.conftest import tmpfs

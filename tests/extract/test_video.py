@@ -1,0 +1,50 @@
+"""The unit of work on its own, as any runner calls it: one video in, its ledger entry and frames out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+from dfdx.config import load_config
+from dfdx.datasets.discover import Video
+from dfdx.extract.settings import resolve_settings
+from dfdx.extract.video import Tools, extract_video
+from dfdx.samples import read_index
+from tests.conftest import REAL
+
+
+def _extract(video: Video, out: Path, previous=None, **overrides):
+    cfg = load_config(None, {"output_dir": str(out), "dataset_path": str(video.path.parents[1]), **overrides})
+    settings = resolve_settings(cfg, Counter([video.category]), versions={"dfdx": "test"})
+    (out / video.category).mkdir(parents=True, exist_ok=True)
+
+    async def go():
+        tools = Tools.open(settings)
+        try:
+            return await extract_video(video, settings, tools, previous)
+        finally:
+            await tools.close()
+
+    return asyncio.run(go())
+
+
+def test_one_video_gives_its_entry_and_the_exact_frames(tmp_path, dataset, video_cache):
+    root = dataset(f"{REAL}/01__a.mp4", video_cache("a.mp4", frames=90, size=(160, 96)))
+    video = Video(path=root / REAL / "01__a.mp4", rel=f"{REAL}/01__a.mp4", category="real")
+    entry = _extract(video, tmp_path / "out")
+    assert entry.status == "ok" and entry.error is None and entry.params["positions"] == ["1/3", "1/2", "2/3"]
+    shown = [read_index((tmp_path / "out" / f.path).read_bytes()) for f in entry.frames]
+    assert shown == [30, 45, 60]  # the frames played at 1/3, 1/2, 2/3 of 90 frames at 25 fps
+    assert [f.bytes for f in entry.frames] == [(tmp_path / "out" / f.path).stat().st_size for f in entry.frames]
+    assert not (tmp_path / "out" / "ledger.jsonl").exists()  # appending is the runner's job
+
+
+def test_a_bad_video_is_a_failed_entry_and_its_old_frames_go(tmp_path, dataset, video_cache):
+    root = dataset(f"{REAL}/01__a.mp4", video_cache("a.mp4", frames=90, size=(160, 96)))
+    video = Video(path=root / REAL / "01__a.mp4", rel=f"{REAL}/01__a.mp4", category="real")
+    good = _extract(video, tmp_path / "out")
+    video.path.write_bytes(b"not a video at all")
+    bad = _extract(video, tmp_path / "out", previous=good)
+    assert bad.status == "failed" and bad.frames == [] and "not a readable video" in (bad.error or "")
+    assert not any((tmp_path / "out" / f.path).exists() for f in good.frames)
