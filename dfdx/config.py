@@ -30,7 +30,10 @@ MAX_FRAMES = 99  # frames per video: `extract.frames`, and what `extract.balance
 class DatasetConfig:
     """Which dataset profile says where the videos are and what each one is: dfdx.datasets.profiles."""
 
-    profile: str = "folders"
+    profile: str = "auto"
+    compression: str | None = "c23"  # FF++ layouts: which of raw / c23 / c40 (null: all)
+    methods: tuple[str, ...] | None = None  # FF++ layouts: which manipulation methods (null: the profile's all)
+    splits_dir: str | None = None  # FF++: the folder with the official train.json, val.json, test.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +118,10 @@ class Config:
 # pluggable parts' names come from their registries.
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
-    "split.mode": ("auto", "groups", "actors"),
     **{key: tuple(registry) for key, registry in plugins.KINDS.items()},
+    "dataset.profile": ("auto", *plugins.PROFILES),
+    "dataset.compression": ("raw", "c23", "c40"),
+    "split.mode": ("auto", "groups", "actors", "official"),
 }
 
 
@@ -244,7 +249,7 @@ def _check(cfg: Any, prefix: str) -> None:
     for f in dataclasses.fields(cfg):
         key = prefix + f.name
         value = getattr(cfg, f.name)
-        if key in CHOICES and value not in CHOICES[key]:
+        if key in CHOICES and value is not None and value not in CHOICES[key]:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(CHOICES[key])}")
     if isinstance(cfg, Config):
         if cfg.max_videos is not None and cfg.max_videos < 1:
