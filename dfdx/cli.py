@@ -43,6 +43,15 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
                                             "help": "fsync the ledger every N videos (and every 2 s at least)"}),
     "--seed": ("seed", {"type": int, "help": "seed of the --max-videos sample (default: 0)"}),
+    "--profile": ("dataset.profile", {"choices": CHOICES["dataset.profile"],
+                                      "help": "which dataset this is: where its videos are and what each one is "
+                                              "(default: auto, detected from the tree)"}),
+    "--compression": ("dataset.compression", {"choices": CHOICES["dataset.compression"],
+                                              "help": "FaceForensics++ layouts: which compression (default: c23)"}),
+    "--methods": ("dataset.methods", {"metavar": "M,M,..", "type": lambda text: [m for m in text.split(",") if m],
+                                      "help": "FaceForensics++: which manipulation methods (default: all five)"}),
+    "--splits-dir": ("dataset.splits_dir", {"metavar": "DIR",
+                                            "help": "FaceForensics++: folder of the official train/val/test.json"}),
 }  # fmt: skip
 DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--download-dir": ("download.download_dir", {"metavar": "DIR",

@@ -51,12 +51,10 @@ class FfppProfile:
 
     def discover(self, root: Path) -> Catalog:
         root = dataset_root(root)
-        self.official = read_official_splits(self._splits_dir(root))
-        videos = []
-        for rel in video_files(root, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks):
-            video = self.video(root, rel)
-            if video is not None:
-                videos.append(video)
+        rels = list(video_files(root, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks))
+        bases = {root / _base(rel) for rel in rels if ffpp_place(rel) is not None}
+        self.official = read_official_splits(self._splits_dir(root, sorted(bases)))
+        videos = [v for v in (self.video(root, rel) for rel in rels) if v is not None]
         return Catalog(sorted(videos, key=lambda v: v.rel))
 
     def label(self, rel: str) -> str | None:
@@ -85,23 +83,31 @@ class FfppProfile:
         if method == DFD_METHOD:
             return Video(root / rel, rel, FAKE, Labels(method, compression, actors_of(rel) or ()))
         people = tuple(stem.split("_")) if stem.count("_") == 1 else (stem,)
-        prefix = PurePosixPath(rel).parents[4] if len(PurePosixPath(rel).parts) > 5 else PurePosixPath("")
+        prefix = PurePosixPath(_base(rel))
         originals = tuple(str(prefix / "original_sequences" / "youtube" / compression / "videos" / f"{p}.mp4")
                           for p in people) if len(people) == 2 else ()  # fmt: skip
         labels = Labels(method=method, compression=compression, group=tuple(sorted(set(people))),
                         official_split=self.official.get(stem), original=originals)  # fmt: skip
         return Video(root / rel, rel, FAKE, labels)
 
-    def _splits_dir(self, root: Path) -> Path | None:
+    def _splits_dir(self, root: Path, bases: list[Path]) -> Path | None:
+        """`dataset.splits_dir`, else the first of the dataset root, the FF++ folder(s) (that hold
+        original_sequences) and their `splits/` sub-folders that has all three files."""
         if self.cfg.dataset.splits_dir is not None:
             folder = Path(self.cfg.dataset.splits_dir)
             if not folder.is_dir():
                 raise UsageError(f"config key 'dataset.splits_dir': {str(folder)!r} is not a folder")
             return folder
-        for folder in (root, root / "splits"):
+        for folder in (root, root / "splits", *bases, *(b / "splits" for b in bases)):
             if all((folder / f"{s}.json").is_file() for s in SPLITS):
                 return folder
         return None
+
+
+def _base(rel: str) -> str:
+    """The FF++ folder a video's path starts in (what precedes original_ or manipulated_sequences)."""
+    parts = PurePosixPath(rel).parts
+    return "/".join(parts[:-5]) if len(parts) > 5 else ""
 
 
 def read_official_splits(folder: Path | None) -> dict[str, str]:
