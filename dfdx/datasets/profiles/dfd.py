@@ -13,9 +13,9 @@ import re
 from pathlib import Path, PurePosixPath
 
 from dfdx.config import Config
-from dfdx.datasets.discover import Catalog, Labels, Video, dataset_root, is_video_name, video_files
+from dfdx.datasets.discover import Catalog, Labels, Video, is_video_name
 from dfdx.datasets.profiles.folders import category_of
-from dfdx.datasets.profiles.tree import fold, folder_names
+from dfdx.datasets.profiles.tree import catalog_by_path, fold, folder_names
 from dfdx.layout import FAKE, REAL
 
 KAGGLE_FOLDERS = {"DFD_manipulated_sequences": FAKE, "DFD_original_sequences": REAL}
@@ -63,13 +63,7 @@ class DfdProfile:
         return None
 
     def discover(self, root: Path) -> Catalog:
-        root = dataset_root(root)
-        videos = []
-        for rel in video_files(root, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks):
-            video = self.video(root, rel)
-            if video is not None:
-                videos.append(video)
-        return Catalog(sorted(videos, key=lambda v: v.rel))
+        return catalog_by_path(root, self.cfg.discover, self.video)
 
     def label(self, rel: str) -> str | None:
         video = self.video(Path("/"), rel)

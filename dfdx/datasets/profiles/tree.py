@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+from dfdx.config import DiscoverConfig
+from dfdx.datasets.discover import Catalog, Video, dataset_root, video_files
 
 DETECT_DEPTH = 5  # how deep auto-detection looks for a dataset's telltale folders
 
@@ -40,3 +44,10 @@ def folder_names(root: Path, depth: int = DETECT_DEPTH) -> dict[str, str]:
                 below.append((sub, Path(entry.path)))
         level = below
     return found
+
+
+def catalog_by_path(root: Path, cfg: DiscoverConfig, video_at: Callable[[Path, str], Video | None]) -> Catalog:
+    """The catalog of a profile that labels each video from its path alone: `video_at(root, rel)`."""
+    root = dataset_root(root)
+    videos = [v for rel in video_files(root, cfg.extensions, cfg.follow_symlinks) if (v := video_at(root, rel))]
+    return Catalog(sorted(videos, key=lambda v: v.rel))
