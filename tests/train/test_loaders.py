@@ -58,3 +58,16 @@ def test_hugging_face_imagefolder_gets_every_frame_with_its_labels(out, tmp_path
         assert row["label"] == (1 if entry["category"] == "ai" else 0) and row["category"] == entry["category"]
         assert (row["method"], row["compression"], row["split"]) == (entry["method"], "c23", splits[row["video"]])
     assert sorted({row["method"] for row in got["rows"]}) == ["Deepfakes", "Face2Face", "original"]
+
+
+def test_torchvision_imagefolder_sees_exactly_the_two_classes(out):
+    """`make test` installs a torchvision built for its torch (see the Makefile); ImageFolder takes every
+    sub-folder for a class, so nothing but ai/ and real/ may sit in the output folder."""
+    datasets = pytest.importorskip("torchvision.datasets")
+    folder = datasets.ImageFolder(str(out))
+    frames = sorted(f["path"] for e in ledger_lines(out) for f in e["frames"])
+    assert folder.classes == ["ai", "real"] and folder.class_to_idx == {"ai": 0, "real": 1}
+    assert sorted(Path(path).relative_to(out).as_posix() for path, _ in folder.samples) == frames
+    assert all(label == (0 if Path(path).parent.name == "ai" else 1) for path, label in folder.samples)
+    image, label = folder[0]
+    assert image.size == (96, 64) and label in (0, 1)
