@@ -114,7 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--mode", dest="split.mode", choices=CHOICES["split.mode"], default=argparse.SUPPRESS,
                        help="groups: linked actors stay together, every video assigned; actors: split the actors, "
                             "leave out manipulated videos whose actors would cross splits; auto (default): groups "
-                            "when they fill every split, else actors")
+                            "when they fill every split, else actors; official: the dataset's own split (FF++ pairs, "
+                            "Celeb-DF's test list, DFDC parts)")
+    split.add_argument("--val-parts", dest="split.val_parts", metavar="PARTS", default=argparse.SUPPRESS,
+                       help="--mode official, DFDC: the parts that are val, e.g. 45-47,49 (the other parts train)")
+    split.add_argument("--test-parts", dest="split.test_parts", metavar="PARTS", default=argparse.SUPPRESS,
+                       help="--mode official, DFDC: the parts that are test")
 
     download = sub.add_parser("download", help="fetch the dataset from Kaggle (all, or --max-videos per category)")
     _add_common(download)
@@ -190,7 +195,8 @@ def cmd_split(args: argparse.Namespace) -> int:
     from dfdx.train.splits import run_split
 
     cfg = config_from(args)
-    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet)
+    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet,
+                     val_parts=cfg.split.val_parts, test_parts=cfg.split.test_parts)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
