@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 LOSS_WEIGHT = 0.5  # a tenth of a class left out costs as much as a 10% split holding 2.9% of it
 EMPTY_PENALTY = 10.0  # a split without a class is worse than anything else the search can trade
-MIN_MOVES = 60_000
+MIN_MOVES = 40_000
 MAX_MOVES = 400_000
 MOVES_PER_UNIT = 40
+POLISH_SWAPS_UP_TO = 300  # units: beyond, trying every pair after the annealing costs more than it finds
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,78 +97,105 @@ class _Problem:
         return split
 
 
-def _where(bundle: Bundle, split: list[int]) -> int:
+def _where(units: tuple[int, ...], split: list[int]) -> int:
     """The split a bundle's videos are kept in, or -1 when its units are in different splits."""
-    first = split[bundle.units[0]]
-    return first if all(split[u] == first for u in bundle.units) else -1
+    first = split[units[0]]
+    for u in units[1:]:
+        if split[u] != first:
+            return -1
+    return first
+
+
+class _State:
+    """An assignment with its kept counts, changed one move at a time: `move` applies it and returns the
+    new cost, `undo` takes the last move back. Only the moved units' bundles are looked at."""
+
+    def __init__(self, problem: _Problem, split: list[int]) -> None:
+        self.problem = problem
+        self.split = split
+        self.where = [_where(b.units, split) for b in problem.bundles]
+        self.counts = [[0] * len(problem.classes) for _ in problem.ratios]
+        for b, s in zip(problem.bundles, self.where, strict=True):
+            if s >= 0:
+                self.counts[s][b.category] += b.videos
+        self.cost = problem.cost(self.counts)
+        self._undo: tuple[dict[int, int], list[tuple[int, int]], float] = ({}, [], self.cost)
+
+    def _shift(self, b: int, source: int, dest: int) -> None:
+        bundle = self.problem.bundles[b]
+        if source >= 0:
+            self.counts[source][bundle.category] -= bundle.videos
+        if dest >= 0:
+            self.counts[dest][bundle.category] += bundle.videos
+        self.where[b] = dest
+
+    def move(self, new: dict[int, int]) -> float:
+        old = {x: self.split[x] for x in new}
+        for x, s in new.items():
+            self.split[x] = s
+        changed = []
+        for b in {b for x in new for b in self.problem.bundles_of[x]}:
+            now = _where(self.problem.bundles[b].units, self.split)
+            if now != self.where[b]:
+                changed.append((b, self.where[b]))
+                self._shift(b, self.where[b], now)
+        self._undo = (old, changed, self.cost)
+        self.cost = self.problem.cost(self.counts)
+        return self.cost
+
+    def undo(self) -> None:
+        old, changed, cost = self._undo
+        for b, before in changed:
+            self._shift(b, self.where[b], before)
+        for x, s in old.items():
+            self.split[x] = s
+        self.cost = cost
 
 
 def search(video_units: Mapping[str, Sequence[str]], category_of: Mapping[str, str], ratios: Sequence[float],
            seed: int, moves: int | None = None) -> Outcome:  # fmt: skip
-    """unit → split index for the videos' units (each video lists at least one unit), by annealing."""
+    """unit → split index for the videos' units (each video lists at least one unit): annealing from a
+    greedy start, then single moves while any helps."""
     problem = _Problem(video_units, category_of, ratios)
     rng = random.Random(seed)
     n_units = len(problem.units)
-    split = problem.greedy(rng)
-    if n_units == 0:
-        return Outcome({}, 0.0)
-    where = [_where(b, split) for b in problem.bundles]
-    counts = [[0] * len(problem.classes) for _ in ratios]
-    for b, s in zip(problem.bundles, where, strict=True):
-        if s >= 0:
-            counts[s][b.category] += b.videos
-    cost = problem.cost(counts)
-    best_cost, best_split = cost, list(split)
-    if len(problem.open) < 2:
-        return Outcome(dict(zip(problem.units, best_split, strict=True)), best_cost)
+    state = _State(problem, problem.greedy(rng))
+    if n_units == 0 or len(problem.open) < 2:
+        return Outcome(dict(zip(problem.units, state.split, strict=True)), state.cost)
+    best_cost, best_split = state.cost, list(state.split)
     steps = moves if moves is not None else min(MAX_MOVES, max(MOVES_PER_UNIT * n_units,
-                                                                min(MIN_MOVES, 2000 * n_units)))
+                                                                min(MIN_MOVES, 50 * n_units * n_units)))
     hot, cold = 0.05, 1e-5
+    others = {s: [t for t in problem.open if t != s] for s in problem.open}
+    split = state.split
     for step in range(steps):
         temperature = hot * (cold / hot) ** (step / steps)
-        u = rng.randrange(n_units)
-        changed = [u]
-        if n_units > 1 and rng.random() < 0.5:  # swap two units in different splits
-            v = rng.randrange(n_units)
-            if split[v] == split[u]:
-                continue
+        u, v = rng.randrange(n_units), rng.randrange(n_units)
+        if split[v] != split[u] and rng.random() < 0.5:  # swap two units in different splits
             new = {u: split[v], v: split[u]}
-            changed.append(v)
-        else:
-            target = problem.open[rng.randrange(len(problem.open))]
-            if target == split[u]:
-                continue
-            new = {u: target}
-        old = {x: split[x] for x in changed}
-        for x, s in new.items():
-            split[x] = s
-        touched = {b for x in changed for b in problem.bundles_of[x]}
-        updates = []
-        for b in touched:
-            now = _where(problem.bundles[b], split)
-            if now != where[b]:
-                updates.append((b, now))
-        for b, now in updates:
-            bundle = problem.bundles[b]
-            if where[b] >= 0:
-                counts[where[b]][bundle.category] -= bundle.videos
-            if now >= 0:
-                counts[now][bundle.category] += bundle.videos
-        new_cost = problem.cost(counts)
-        delta = new_cost - cost
+        else:  # move one unit to another split
+            choices = others[split[u]]
+            new = {u: choices[rng.randrange(len(choices))]}
+        before = state.cost
+        delta = state.move(new) - before
         if delta <= 0 or rng.random() < math.exp(-delta / temperature):
-            cost = new_cost
-            for b, now in updates:
-                where[b] = now
-            if cost < best_cost - 1e-12:
-                best_cost, best_split = cost, list(split)
+            if state.cost < best_cost - 1e-12:
+                best_cost, best_split = state.cost, list(split)
         else:
-            for b, now in updates:
-                bundle = problem.bundles[b]
-                if now >= 0:
-                    counts[now][bundle.category] -= bundle.videos
-                if where[b] >= 0:
-                    counts[where[b]][bundle.category] += bundle.videos
-            for x, s in old.items():
-                split[x] = s
-    return Outcome(dict(zip(problem.units, best_split, strict=True)), best_cost)
+            state.undo()
+    state = _State(problem, best_split)
+    improved = True
+    while improved:  # polish: any single move or swap that lowers the cost
+        improved = False
+        for u in range(n_units):
+            tries = [{u: t} for t in others[state.split[u]]]
+            if n_units <= POLISH_SWAPS_UP_TO:
+                tries += [{u: state.split[v], v: state.split[u]} for v in range(u + 1, n_units)
+                          if state.split[v] != state.split[u]]  # fmt: skip
+            for new in tries:
+                before = state.cost
+                if state.move(new) < before - 1e-12:
+                    improved = True
+                    break
+                state.undo()
+    return Outcome(dict(zip(problem.units, state.split, strict=True)), state.cost)
