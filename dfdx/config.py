@@ -251,9 +251,9 @@ def parse_parts(text: str, key: str) -> tuple[int, ...]:
     """A list of DFDC part numbers, "45-47,49" → (45, 46, 47, 49); anything else is an error naming the key."""
     parts: set[int] = set()
     for item in text.split(","):
-        low, _, high = item.strip().partition("-")
+        low, dash, high = item.strip().partition("-")
         try:
-            first, last = int(low), int(high or low)
+            first, last = int(low), int(high if dash else low)
         except ValueError:
             raise ConfigError(f"config key '{key}': {item.strip()!r} in {text!r} is not a part number or a "
                               "range; write e.g. 45-47,49") from None  # fmt: skip
