@@ -14,25 +14,9 @@ from dfdx.errors import ConfigError, UsageError
 from dfdx.train.official import ranges
 from dfdx.train.splits import make_splits
 from tests.conftest import run_dfdx
-from tests.train.ledgers import entry, write_ledger
+from tests.train.ledgers import celebdf_ledger, dfdc_ledger, entry, ffpp_ledger, write_ledger
 
 RATIOS = (0.8, 0.1, 0.1)
-
-
-def ffpp_ledger() -> dict:
-    """Pairs (000, 001) train, (002, 003) val, (004, 005) test; a DFD subset video with no official split."""
-    entries = {}
-    for (a, b), split in [(("000", "001"), "train"), (("002", "003"), "val"), (("004", "005"), "test")]:
-        for x in (a, b):
-            rel = f"original_sequences/youtube/c23/videos/{x}.mp4"
-            entries[rel] = entry(rel, "real", method="original", compression="c23", group=[x], official_split=split)
-        for t, s in ((a, b), (b, a)):
-            rel = f"manipulated_sequences/Deepfakes/c23/videos/{t}_{s}.mp4"
-            entries[rel] = entry(rel, "ai", method="Deepfakes", compression="c23", group=sorted([t, s]),
-                                 official_split=split)  # fmt: skip
-    rel = "original_sequences/actors/c23/videos/01__talk.mp4"
-    entries[rel] = entry(rel, "real", method="original", compression="c23", group=["01"])
-    return entries
 
 
 def test_ffpp_pairs_are_used_as_given():
@@ -46,25 +30,6 @@ def test_ffpp_pairs_are_used_as_given():
     assert splits["identities_in_two_splits"] == []
     assert {s: {c: n["videos"] for c, n in per.items()} for s, per in splits["counts"].items()} == {
         s: {"ai": 2, "real": 2} for s in ("train", "val", "test")}
-
-
-def celebdf_ledger() -> dict:
-    """Celebrities id0..id5, each with two real videos; fakes id{t}_id{s}; the test list names some."""
-    entries = {}
-    tested = {"Celeb-real/id0_0000.mp4", "Celeb-synthesis/id0_id1_0000.mp4", "YouTube-real/00001.mp4"}
-    for c in range(6):
-        for n in range(2):
-            rel = f"Celeb-real/id{c}_{n:04d}.mp4"
-            entries[rel] = entry(rel, "real", group=[f"id{c}"], official_split="test" if rel in tested else None)
-    for t, s in [(0, 1), (1, 2), (3, 4), (4, 3), (5, 0)]:
-        rel = f"Celeb-synthesis/id{t}_id{s}_0000.mp4"
-        entries[rel] = entry(rel, "ai", group=sorted([f"id{t}", f"id{s}"]),
-                             official_split="test" if rel in tested else None)  # fmt: skip
-    for n in range(4):
-        rel = f"YouTube-real/{n:05d}.mp4"
-        entries[rel] = entry(rel, "real", group=[f"YouTube-real/{n:05d}"],
-                             official_split="test" if rel in tested else None)  # fmt: skip
-    return entries
 
 
 def test_celebdf_test_list_and_train_val_by_groups_from_the_rest():
@@ -81,18 +46,6 @@ def test_celebdf_test_list_and_train_val_by_groups_from_the_rest():
     assert splits["test_identities"] == len(test_ids)
     assert splits["test_identities_in_train"] == len(test_ids & train_ids)  # reported, as Celeb-DF itself is
     assert "List_of_testing_videos.txt" in splits["source"]
-
-
-def dfdc_ledger(parts: range) -> dict:
-    entries = {}
-    for p in parts:
-        for n in range(2):
-            real = f"dfdc_train_part_{p}/r{p}_{n}.mp4"
-            entries[real] = entry(real, "real", group=[f"r{p}_{n}"], official_split="train", part=p)
-            fake = f"dfdc_train_part_{p}/f{p}_{n}.mp4"
-            entries[fake] = entry(fake, "ai", group=[f"r{p}_{n}"], official_split="train", part=p,
-                                  original=[real])  # fmt: skip
-    return entries
 
 
 def test_dfdc_by_part():
