@@ -65,7 +65,8 @@ def official_splits(entries: Mapping[str, LedgerEntry], identities: Mapping[str,
     if given == {"test"}:
         return test_list(entries, identities, ratios, seed)
     raise UsageError("the videos in this ledger have no official split (no official_split and no DFDC part: the dfd "
-                     f"and folders profiles have none; FF++, Celeb-DF and DFDC do): {OTHER_MODES}")  # fmt: skip
+                     "and folders profiles have none; for FF++, point dataset.splits_dir at the folder with its "
+                     f"train.json, val.json and test.json and extract again): {OTHER_MODES}")  # fmt: skip
 
 
 def by_parts(entries: Mapping[str, LedgerEntry], parts: set[int], val_parts: str | None,
