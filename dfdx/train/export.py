@@ -136,10 +136,12 @@ def _videos_of(shelf: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def run_export(out: Path, fmt: str, output: Path, name: str | None = None, quiet: bool = False) -> int:
     if fmt != "deepfakebench":
         raise UsageError(f"--format {fmt!r} is not an export format dfdx knows (deepfakebench)")
-    require_ledger(out)
+    require_ledger(out, "nothing to export: ")
     videos = load_state(out).videos
     data, summary = build(out, videos, name)
     target = output / f"{summary['name']}.json" if output.is_dir() else output
+    if not target.parent.is_dir():
+        raise UsageError(f"--output {str(output)!r}: the folder {str(target.parent)!r} does not exist")
     write_text_atomic(target, json.dumps(data, indent=1) + "\n")
     if quiet:
         return 0

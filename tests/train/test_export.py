@@ -163,6 +163,9 @@ def test_bad_export_input_exits_2(tmp_path, args, message):
 def test_no_ledger_or_mixed_datasets_exit_2(tmp_path):
     result = run_dfdx("export", "--output-dir", str(tmp_path / "none"), "--output", str(tmp_path / "x.json"))
     assert result.returncode == 2 and "no ledger" in result.stderr
+    result = run_dfdx("export", "--output-dir", str(write_ledger(tmp_path / "dfdc", dfdc_ledger(range(2)))),
+                      "--output", str(tmp_path / "missing" / "DFDC.json"))  # fmt: skip
+    assert result.returncode == 2 and "does not exist" in result.stderr
     mixed = {**celebdf_ledger(), **dfdc_ledger(range(2))}
     out = write_ledger(tmp_path / "out", mixed)
     result = run_dfdx("export", "--output-dir", str(out), "--output", str(tmp_path / "x.json"))
