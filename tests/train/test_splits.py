@@ -15,6 +15,7 @@ from dfdx.ledger import FrameEntry, LedgerEntry
 from dfdx.run.command import run_extract
 from dfdx.train.splits import make_splits
 from tests.conftest import FAKE, REAL, ledger_lines, run_dfdx
+from tests.train.ledgers import write_ledger
 
 
 def entry(video: str, frames: int = 3) -> LedgerEntry:
@@ -262,3 +263,16 @@ def test_no_identity_in_two_splits_and_every_video_accounted_for(kind, pairs, se
     assert splits["identities_in_two_splits"] == []
     counted = sum(c["videos"] for per in splits["counts"].values() for c in per.values())
     assert counted + len(splits["left_out"]) == len(entries)
+
+
+def test_split_command_prints_and_records_why_videos_are_left_out(tmp_path):
+    entries = dfd_like_cast(with_groups=True)
+    out = write_ledger(tmp_path / "out", entries)
+    result = run_dfdx("split", "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr
+    splits = json.loads((out / "splits.json").read_text())
+    assert splits["grouping"] == "dfd-actors" and splits["source"].startswith("identities searched apart")
+    left = splits["left_out_counts"]["identities in two splits"]["ai"]
+    assert f"left out (identities in two splits): {left} ai" in result.stdout
+    assert "split by actors" in result.stdout and "so the identities themselves were split" in result.stdout
+    assert sorted(splits["left_out_reasons"]) == splits["left_out"] and len(splits["left_out"]) == left
