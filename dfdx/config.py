@@ -69,6 +69,8 @@ class SplitConfig:
 
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
     mode: str = "auto"
+    val_parts: str | None = None  # mode official, DFDC: the parts that are val, e.g. "45-47,49"
+    test_parts: str | None = None  # mode official, DFDC: the parts that are test
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "dataset.profile": ("auto", *plugins.PROFILES),
     "dataset.compression": ("raw", "c23", "c40"),
     "split.mode": ("auto", "groups", "actors", "official"),
+    "export.format": ("deepfakebench",),
 }
 
 
@@ -244,6 +247,22 @@ def parse_positions(value: Any, key: str = "extract.positions") -> tuple[Fractio
     return tuple(out)
 
 
+def parse_parts(text: str, key: str) -> tuple[int, ...]:
+    """A list of DFDC part numbers, "45-47,49" → (45, 46, 47, 49); anything else is an error naming the key."""
+    parts: set[int] = set()
+    for item in text.split(","):
+        low, dash, high = item.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ConfigError(f"config key '{key}': {item.strip()!r} in {text!r} is not a part number or a "
+                              "range; write e.g. 45-47,49") from None  # fmt: skip
+        if first < 0 or last < first:
+            raise ConfigError(f"config key '{key}': {item.strip()!r} is not a range of part numbers (low-high, >= 0)")
+        parts.update(range(first, last + 1))
+    return tuple(sorted(parts))
+
+
 def _check(cfg: Any, prefix: str) -> None:
     """Range checks that types alone cannot express."""
     for f in dataclasses.fields(cfg):
@@ -272,6 +291,10 @@ def _check(cfg: Any, prefix: str) -> None:
     ):
         raise ConfigError(f"config key 'split.ratios': {list(cfg.ratios)!r} must be three shares "
                           "(train, val, test) >= 0 that sum to 1, train > 0")  # fmt: skip
+    if isinstance(cfg, SplitConfig):
+        for name in ("val_parts", "test_parts"):
+            if getattr(cfg, name) is not None:
+                parse_parts(getattr(cfg, name), f"split.{name}")
     if isinstance(cfg, DiscoverConfig):
         for ext in cfg.extensions:
             if not ext.startswith("."):

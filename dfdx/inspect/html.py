@@ -30,7 +30,7 @@ from dfdx.files import write_text_atomic
 from dfdx.inspect.report import build_report
 from dfdx.inspect.verify import FLAGS
 from dfdx.layout import ASSETS_DIR, HTML_NAME, SPLITS_NAME, VERIFY_NAME
-from dfdx.ledger import LedgerEntry, load_state
+from dfdx.ledger import LedgerEntry, LedgerState, load_state
 
 THUMBS_PER_CATEGORY = 24
 FINDINGS_SHOWN = 48
@@ -66,10 +66,11 @@ def make_thumbnail(source: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
-    """`report`: the extraction report just built from the same ledger, if the caller has it."""
+def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: LedgerState | None = None) -> Path:
+    """`report` and `ledger`: the extraction report and the ledger state it was built from, if the caller
+    has them."""
     out = Path(out)
-    ledger = load_state(out)
+    ledger = ledger or load_state(out)
     state = ledger.videos
     report = report or build_report(out, ledger)
     splits = _load_json(out / SPLITS_NAME)

@@ -145,8 +145,8 @@ def _spread(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def write_report(out: Path) -> dict[str, Any]:
-    report = build_report(out)
+def write_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]:
+    report = build_report(out, ledger)
     write_text_atomic(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=False) + "\n")
     return report
 

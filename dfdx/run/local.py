@@ -189,12 +189,16 @@ class LocalRunner:
 
 
 def write_reports(out: Path, html: bool) -> dict[str, Any]:
-    """The end-of-run reports, built from the ledger: extraction_report.json, and report.html."""
+    """What is built from the ledger at the end of a run: extraction_report.json, metadata.jsonl (the
+    labels beside the frames, for image-folder loaders) and report.html."""
     from dfdx.inspect.report import write_report
+    from dfdx.train.metadata import write_metadata
 
-    report = write_report(out)
+    ledger = load_state(out)
+    report = write_report(out, ledger)
+    write_metadata(out, ledger.videos)
     if html:
         from dfdx.inspect.html import write_html_report
 
-        write_html_report(out, report)
+        write_html_report(out, report, ledger)
     return report

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dfdx.layout import SPLITS_NAME
+from dfdx.layout import SPLIT_NAMES, SPLITS_NAME
 from dfdx.ledger import ledger_path, load_state
 
 DEFAULT_CLASS_TO_IDX = {"real": 0, "ai": 1}
@@ -109,7 +109,7 @@ class FrameDataset:
         if not path.exists():
             raise FileNotFoundError(f"split={split!r} needs {path}: run `dfdx split --output-dir {self.root}` first")
         videos: dict[str, str | None] = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        if split not in ("train", "val", "test"):
+        if split not in SPLIT_NAMES:
             raise ValueError(f"split {split!r} is not one of 'train', 'val', 'test'")
         return {v for v, s in videos.items() if s == split}
 

@@ -20,12 +20,12 @@ from dfdx.datasets.profiles.dfd import ORIGINAL
 from dfdx.datasets.profiles.tree import folder_names
 from dfdx.errors import UsageError
 from dfdx.layout import FAKE, REAL
+from dfdx.layout import SPLIT_NAMES as SPLITS
 
 METADATA = "metadata.json"
 LABELS = {"REAL": REAL, "FAKE": FAKE}
 METHOD = "DFDC"
 PART = re.compile(r"^dfdc_train_part_(\d+)$", re.IGNORECASE)
-SPLITS = ("train", "val", "test")
 
 
 def part_of(rel: str) -> tuple[str, int] | None:

@@ -23,9 +23,9 @@ from dfdx.datasets.profiles.dfd import ORIGINAL, actors_of, ffpp_place
 from dfdx.datasets.profiles.tree import fold, folder_names
 from dfdx.errors import UsageError
 from dfdx.layout import FAKE, REAL
+from dfdx.layout import SPLIT_NAMES as SPLITS
 
 FF_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
-SPLITS = ("train", "val", "test")
 
 
 class FfppProfile:
