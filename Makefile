@@ -41,12 +41,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# torch only for the tests of dfdx.dataset (the rest of the suite runs without it). 2.13.0 is the CPU
-# build that lies on disk here; a plain `pip install torch` would fetch a multi-GB CUDA build.
-TORCH_STAMP := $(VENV)/.torch-2.13.0
+# torch and torchvision only for tests (dfdx.train.dataset, and torchvision's ImageFolder loading the output
+# folder as it is). A torchvision that matches its torch: on x86_64 the 2.14.1/0.29.1 pair (a CUDA build,
+# ~5.5 GB, that runs on the CPU; the CPU-only torch 2.13.0 wheel has no torchvision that imports beside
+# it: "operator torchvision::nms does not exist"); on aarch64 the 2.9.1/0.24.1 CPU pair.
+ifeq ($(shell uname -m),aarch64)
+TORCH_PINS := torch==2.9.1 torchvision==0.24.1
+else
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+endif
+TORCH_STAMP := $(VENV)/.torch-$(subst ==,-,$(subst $() ,_,$(TORCH_PINS)))
 $(TORCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	@touch $@
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_PINS) 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@rm -f $(VENV)/.torch-* && touch $@
 
 deps: ffmpeg venv
 

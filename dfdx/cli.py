@@ -43,6 +43,15 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
                                             "help": "fsync the ledger every N videos (and every 2 s at least)"}),
     "--seed": ("seed", {"type": int, "help": "seed of the --max-videos sample (default: 0)"}),
+    "--profile": ("dataset.profile", {"choices": CHOICES["dataset.profile"],
+                                      "help": "which dataset this is: where its videos are and what each one is "
+                                              "(default: auto, detected from the tree)"}),
+    "--compression": ("dataset.compression", {"choices": CHOICES["dataset.compression"],
+                                              "help": "FaceForensics++ layouts: which compression (default: c23)"}),
+    "--methods": ("dataset.methods", {"metavar": "M,M,..", "type": lambda text: [m for m in text.split(",") if m],
+                                      "help": "FaceForensics++: which manipulation methods (default: all five)"}),
+    "--splits-dir": ("dataset.splits_dir", {"metavar": "DIR",
+                                            "help": "FaceForensics++: folder of the official train/val/test.json"}),
 }  # fmt: skip
 DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--download-dir": ("download.download_dir", {"metavar": "DIR",
@@ -114,7 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--mode", dest="split.mode", choices=CHOICES["split.mode"], default=argparse.SUPPRESS,
                        help="groups: linked actors stay together, every video assigned; actors: split the actors, "
                             "leave out manipulated videos whose actors would cross splits; auto (default): groups "
-                            "when they fill every split, else actors")
+                            "when they fill every split, else actors; official: the dataset's own split (FF++ pairs, "
+                            "Celeb-DF's test list, DFDC parts)")
+    split.add_argument("--val-parts", dest="split.val_parts", metavar="PARTS", default=argparse.SUPPRESS,
+                       help="--mode official, DFDC: the parts that are val, e.g. 45-47,49 (the other parts train)")
+    split.add_argument("--test-parts", dest="split.test_parts", metavar="PARTS", default=argparse.SUPPRESS,
+                       help="--mode official, DFDC: the parts that are test")
+
+    export = sub.add_parser("export", help="write the dataset JSON a training framework reads (DeepfakeBench), "
+                            "pointing at OUTPUT's frames")  # fmt: skip
+    _add_common(export)
+    _add_options(export, {"--output-dir": EXTRACT_OPTIONS["--output-dir"]})
+    export.add_argument("--format", dest="export_format", choices=CHOICES["export.format"], default="deepfakebench",
+                        help="deepfakebench (default): SCLBD/DeepfakeBench's dataset JSON")
+    export.add_argument("--output", dest="export_output", metavar="FILE", required=True,
+                        help="the JSON to write (a folder: FOLDER/NAME.json, the name DeepfakeBench opens)")
+    export.add_argument("--name", dest="export_name", metavar="NAME",
+                        help="the DeepfakeBench dataset: FaceForensics++, FF-DF, FF-F2F, FF-FS, FF-NT, FaceShifter, "
+                             "DeepFakeDetection, Celeb-DF-v2, DFDC (default: the one the ledger's videos are)")
 
     download = sub.add_parser("download", help="fetch the dataset from Kaggle (all, or --max-videos per category)")
     _add_common(download)
@@ -146,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     skip = {"command", "config", "dir", "verify_only", "html", "fix", "list_only", "unpack_all", "download_only",
-            "process_only"}
+            "process_only", "export_format", "export_output", "export_name"}
     return {k: v for k, v in vars(args).items() if k not in skip}
 
 
@@ -190,7 +216,16 @@ def cmd_split(args: argparse.Namespace) -> int:
     from dfdx.train.splits import run_split
 
     cfg = config_from(args)
-    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet)
+    return run_split(Path(cfg.output_dir), cfg.split.ratios, cfg.seed, cfg.split.mode, quiet=cfg.quiet,
+                     val_parts=cfg.split.val_parts, test_parts=cfg.split.test_parts)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dfdx.train.export import run_export
+
+    cfg = config_from(args)
+    return run_export(Path(cfg.output_dir), args.export_format, Path(args.export_output), args.export_name,
+                      quiet=cfg.quiet)  # fmt: skip
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -231,6 +266,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": cmd_report,
     "verify": cmd_verify,
     "split": cmd_split,
+    "export": cmd_export,
     "download": cmd_download,
     "run": cmd_run,
     "demo": cmd_demo,

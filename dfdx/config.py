@@ -30,7 +30,10 @@ MAX_FRAMES = 99  # frames per video: `extract.frames`, and what `extract.balance
 class DatasetConfig:
     """Which dataset profile says where the videos are and what each one is: dfdx.datasets.profiles."""
 
-    profile: str = "folders"
+    profile: str = "auto"
+    compression: str | None = "c23"  # FF++ layouts: which of raw / c23 / c40 (null: all)
+    methods: tuple[str, ...] | None = None  # FF++ layouts: which manipulation methods (null: the profile's all)
+    splits_dir: str | None = None  # FF++: the folder with the official train.json, val.json, test.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ class SplitConfig:
 
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
     mode: str = "auto"
+    val_parts: str | None = None  # mode official, DFDC: the parts that are val, e.g. "45-47,49"
+    test_parts: str | None = None  # mode official, DFDC: the parts that are test
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +120,11 @@ class Config:
 # pluggable parts' names come from their registries.
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
-    "split.mode": ("auto", "groups", "actors"),
     **{key: tuple(registry) for key, registry in plugins.KINDS.items()},
+    "dataset.profile": ("auto", *plugins.PROFILES),
+    "dataset.compression": ("raw", "c23", "c40"),
+    "split.mode": ("auto", "groups", "actors", "official"),
+    "export.format": ("deepfakebench",),
 }
 
 
@@ -239,12 +247,28 @@ def parse_positions(value: Any, key: str = "extract.positions") -> tuple[Fractio
     return tuple(out)
 
 
+def parse_parts(text: str, key: str) -> tuple[int, ...]:
+    """A list of DFDC part numbers, "45-47,49" → (45, 46, 47, 49); anything else is an error naming the key."""
+    parts: set[int] = set()
+    for item in text.split(","):
+        low, dash, high = item.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ConfigError(f"config key '{key}': {item.strip()!r} in {text!r} is not a part number or a "
+                              "range; write e.g. 45-47,49") from None  # fmt: skip
+        if first < 0 or last < first:
+            raise ConfigError(f"config key '{key}': {item.strip()!r} is not a range of part numbers (low-high, >= 0)")
+        parts.update(range(first, last + 1))
+    return tuple(sorted(parts))
+
+
 def _check(cfg: Any, prefix: str) -> None:
     """Range checks that types alone cannot express."""
     for f in dataclasses.fields(cfg):
         key = prefix + f.name
         value = getattr(cfg, f.name)
-        if key in CHOICES and value not in CHOICES[key]:
+        if key in CHOICES and value is not None and value not in CHOICES[key]:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(CHOICES[key])}")
     if isinstance(cfg, Config):
         if cfg.max_videos is not None and cfg.max_videos < 1:
@@ -267,6 +291,10 @@ def _check(cfg: Any, prefix: str) -> None:
     ):
         raise ConfigError(f"config key 'split.ratios': {list(cfg.ratios)!r} must be three shares "
                           "(train, val, test) >= 0 that sum to 1, train > 0")  # fmt: skip
+    if isinstance(cfg, SplitConfig):
+        for name in ("val_parts", "test_parts"):
+            if getattr(cfg, name) is not None:
+                parse_parts(getattr(cfg, name), f"split.{name}")
     if isinstance(cfg, DiscoverConfig):
         for ext in cfg.extensions:
             if not ext.startswith("."):

@@ -10,6 +10,7 @@ from __future__ import annotations
 FAKE = "ai"
 REAL = "real"
 CATEGORIES = (FAKE, REAL)
+SPLIT_NAMES = ("train", "val", "test")  # splits.json, metadata.jsonl, official splits, exports
 
 # In the output folder.
 LEDGER_NAME = "extraction_ledger.jsonl"  # one line per video attempt: the single source of truth

@@ -28,7 +28,7 @@ import aiofiles
 from dfdx.errors import DiskFull, UsageError
 from dfdx.layout import LEDGER_NAME
 
-STATUSES = ("ok", "failed", "requeued")
+STATUSES = ("ok", "failed", "requeued", "unlabelled")
 R = TypeVar("R")
 
 
@@ -52,7 +52,9 @@ class FrameEntry:
 class LedgerEntry:
     video: str  # relative to the dataset root, POSIX
     category: str
-    status: str  # "ok" | "failed" | "requeued" (verify --fix found bad frames: the next extract redoes it)
+    # "ok" | "failed" | "requeued" (verify --fix found bad frames: the next extract redoes it) | "unlabelled"
+    # (the profile found the file but no label for it: not extracted)
+    status: str
     params: dict[str, Any]
     finished_at: str
     started_at: str
@@ -67,6 +69,14 @@ class LedgerEntry:
     codec: str | None = None
     fps: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    # What the dataset profile says (dfdx.datasets.discover.Labels); absent from older ledgers.
+    method: str | None = None
+    compression: str | None = None
+    group: list[str] = field(default_factory=list)
+    official_split: str | None = None
+    original: list[str] = field(default_factory=list)
+    part: int | None = None
+    note: str | None = None
 
     def to_line(self) -> str:
         return to_line(self)

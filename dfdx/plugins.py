@@ -12,7 +12,11 @@ import importlib
 from typing import Any
 
 # config key → {name: "module:attribute"}
-PROFILES = {  # dataset.profile: dfdx.datasets.profiles.Profile
+PROFILES = {  # dataset.profile: dfdx.datasets.profiles.Profile ("auto" picks one from the tree)
+    "dfd": "dfdx.datasets.profiles.dfd:DfdProfile",
+    "ffpp": "dfdx.datasets.profiles.ffpp:FfppProfile",
+    "celebdf": "dfdx.datasets.profiles.celebdf:CelebDfProfile",
+    "dfdc": "dfdx.datasets.profiles.dfdc:DfdcProfile",
     "folders": "dfdx.datasets.profiles.folders:FoldersProfile",
 }
 DECODERS = {  # extract.grabber: dfdx.extract.decoders.Decoder

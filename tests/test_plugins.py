@@ -11,7 +11,7 @@ from dfdx.config import CHOICES
 
 # What each kind must provide (dfdx/extract/decoders, transforms, encoders, dfdx/run, datasets/profiles).
 REQUIRED = {
-    "dataset.profile": ("discover", "label"),
+    "dataset.profile": ("detect", "discover", "label"),
     "extract.grabber": ("decode", "close"),
     "extract.crop": ("fingerprint", "apply"),
     "extract.format": ("encode", "extension", "format_id"),
@@ -21,7 +21,7 @@ REQUIRED = {
 
 def test_the_config_accepts_exactly_the_registered_names():
     for key, registry in plugins.KINDS.items():
-        assert CHOICES[key] == tuple(registry)
+        assert CHOICES[key] == (("auto",) if key == "dataset.profile" else ()) + tuple(registry)
     assert set(REQUIRED) == set(plugins.KINDS)
 
 

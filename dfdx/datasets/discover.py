@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from dfdx.errors import UsageError
@@ -22,10 +22,30 @@ MAX_NAME_CHARS = 80
 
 
 @dataclass(frozen=True, slots=True)
+class Labels:
+    """What a dataset profile knows about a video beyond its category; recorded in its ledger line."""
+
+    method: str | None = None  # the manipulation ("Deepfakes", "Face2Face", ...); "original" for a real video
+    compression: str | None = None  # "raw", "c23", "c40" where the dataset says; else None
+    group: tuple[str, ...] = ()  # the identities it shows: videos sharing one must share a split
+    official_split: str | None = None  # "train" | "val" | "test" where the dataset has its own split
+    original: tuple[str, ...] = ()  # for a fake: its source video(s), relative to the dataset root
+    part: int | None = None  # DFDC: the dfdc_train_part_N it sits in (parts are natural folds)
+    note: str | None = None  # a remark for the report (e.g. a list's label disagreeing with the folder)
+
+    def ledger_fields(self) -> dict[str, object]:
+        """As the ledger line carries them (lists, not tuples: what JSON gives back)."""
+        return {"method": self.method, "compression": self.compression, "group": list(self.group),
+                "official_split": self.official_split, "original": list(self.original), "part": self.part,
+                "note": self.note}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Video:
     path: Path  # absolute, so ffmpeg never reads a name as a protocol or an option
     rel: str  # POSIX path relative to the dataset root: the video's identity in the ledger
     category: str
+    labels: Labels = Labels()
 
     @property
     def video_id(self) -> str:
@@ -34,6 +54,22 @@ class Video:
     @property
     def name(self) -> str:
         return safe_name(PurePosixPath(self.rel).stem)
+
+
+@dataclass(frozen=True, slots=True)
+class Unlabelled:
+    """A video file the profile found but cannot label (DFDC: not in its part's metadata.json)."""
+
+    rel: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What a profile found under a dataset root: the labelled videos, and those it could not label."""
+
+    videos: list[Video]
+    unlabelled: list[Unlabelled] = field(default_factory=list)
 
 
 def video_hash(rel: str) -> str:

@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from dfdx import plugins
 from dfdx.config import Config
 from dfdx.datasets.discover import Video, is_video_name, sample_per_category
 from dfdx.datasets.kaggle import RemoteFile
-from dfdx.datasets.profiles import open_profile
 from dfdx.progress import fmt_bytes
 
 PART_SUFFIX = ".part"  # a file being downloaded; the client keeps `<part>.kaggle-partial` beside it
@@ -66,17 +66,20 @@ def wanted_member(name: str, extensions: Iterable[str], unpack_all: bool) -> boo
 
 
 def listed_videos(files: Iterable[RemoteFile], cfg: Config) -> list[Video]:
-    """Video records for the listing, as `discover` would build them once the files are on disk."""
+    """Video records for the listing, as the profile will build them once the files are on disk. With
+    `dataset.profile: auto` there is no tree to look at yet: the profile that labels most of the listed
+    paths is taken (dataset-specific ones before `folders`)."""
     root = Path(os.path.abspath(cfg.download.download_dir))
-    profile = open_profile(cfg)
-    videos = []
-    for f in files:
-        if unsafe_reason(f.name):
-            continue
-        category = profile.label(f.name)
-        if category is not None:
-            videos.append(Video(path=local_path(root, f.name), rel=f.name, category=category))
-    return videos
+    names = [f.name for f in files if not unsafe_reason(f.name)]
+    candidates = list(plugins.PROFILES) if cfg.dataset.profile == "auto" else [cfg.dataset.profile]
+    best: list[Video] = []
+    for name in candidates:
+        profile = plugins.load("dataset.profile", name)(cfg)
+        labelled = [(rel, profile.label(rel)) for rel in names]
+        videos = [Video(path=local_path(root, rel), rel=rel, category=cat) for rel, cat in labelled if cat]
+        if len(videos) > len(best):
+            best = videos
+    return best
 
 
 def select_files(files: Iterable[RemoteFile], cfg: Config) -> list[RemoteFile]:

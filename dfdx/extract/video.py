@@ -70,7 +70,7 @@ async def extract_video(video: Video, settings: ExtractSettings, tools: Tools,
     started_at, t0 = utc_now(), time.monotonic()
     base = dict(video=video.rel, category=video.category, params=settings.params[video.category],
                 started_at=started_at, run_id=settings.run_id, video_id=video.video_id,
-                versions=dict(settings.versions))  # fmt: skip
+                versions=dict(settings.versions), **video.labels.ledger_fields())  # fmt: skip
     try:
         facts, frames = await _extract(video, settings, tools)
         entry = LedgerEntry(status="ok", frames=frames, finished_at=utc_now(),

@@ -3,16 +3,21 @@
 Numbers in JSON do not show that the frames are faces and not black fades. The page is one static
 file: a contact sheet per category, the split table, failures by reason, verification findings with
 their thumbnails, and charts as inline SVG — no JavaScript, nothing fetched from the network. The
-thumbnails are small JPEGs generated under `report_assets/` (decoded with DCT scaling, so cheap even
-from 1080p frames), never the full-size frames, so the page opens fast and the folder can be shared.
+thumbnails are small JPEGs (decoded with DCT scaling, so cheap even from 1080p frames), never the
+full-size frames, inlined into the page as data: URIs: the page is one file that can be mailed, and
+nothing but class folders sits beside `ai/` and `real/` (torchvision's ImageFolder and the Hugging Face
+imagefolder loader take every sub-folder of the output folder for a class).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import html
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +30,7 @@ from dfdx.files import write_text_atomic
 from dfdx.inspect.report import build_report
 from dfdx.inspect.verify import FLAGS
 from dfdx.layout import ASSETS_DIR, HTML_NAME, SPLITS_NAME, VERIFY_NAME
-from dfdx.ledger import LedgerEntry, load_state
+from dfdx.ledger import LedgerEntry, LedgerState, load_state
 
 THUMBS_PER_CATEGORY = 24
 FINDINGS_SHOWN = 48
@@ -47,34 +52,30 @@ def sample_videos(entries: Iterable[LedgerEntry], n: int) -> list[LedgerEntry]:
     return sorted(entries, key=lambda e: hashlib.sha256(e.video.encode("utf-8", "surrogateescape")).digest())[:n]
 
 
-def thumbnail_name(frame_path: str) -> str:
-    return hashlib.sha256(frame_path.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
-
-
-def make_thumbnail(source: Path, dest: Path) -> bool:
-    """A small JPEG of one frame; False when the frame cannot be read (the page then shows no image)."""
+def make_thumbnail(source: Path) -> str | None:
+    """A small JPEG of one frame as a data: URI; None when the frame cannot be read (no image shown)."""
     try:
         data = source.read_bytes()
         h, w, _, _ = simplejpeg.decode_jpeg_header(data)
         scaled_h = max(1, THUMB_WIDTH * h // max(w, 1))
         image = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=min(w, THUMB_WIDTH),
                                        min_height=min(h, scaled_h))  # fmt: skip
-        dest.write_bytes(simplejpeg.encode_jpeg(image, quality=80, colorspace="RGB"))
-        return True
+        jpeg = simplejpeg.encode_jpeg(image, quality=80, colorspace="RGB")
     except (OSError, ValueError):
-        return False
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
-    """`report`: the extraction report just built from the same ledger, if the caller has it."""
+def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: LedgerState | None = None) -> Path:
+    """`report` and `ledger`: the extraction report and the ledger state it was built from, if the caller
+    has them."""
     out = Path(out)
-    ledger = load_state(out)
-    entries, problems, state = ledger.entries, ledger.problems, ledger.videos
-    report = report or build_report(out, (entries, problems))
+    ledger = ledger or load_state(out)
+    state = ledger.videos
+    report = report or build_report(out, ledger)
     splits = _load_json(out / SPLITS_NAME)
     verification = _load_json(out / VERIFY_NAME)
-    assets = out / ASSETS_DIR
-    assets.mkdir(exist_ok=True)
+    _remove_legacy_assets(out)
 
     ok_by_category: dict[str, list[LedgerEntry]] = {}
     for entry in sorted(state.values(), key=lambda e: e.video):
@@ -86,7 +87,7 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
     }
     findings = (verification or {}).get("findings", [])[:FINDINGS_SHOWN]
     wanted = {f.path for shown in sheets.values() for _, f in shown} | {f["path"] for f in findings}
-    thumbs = _make_thumbnails(out, assets, wanted)
+    thumbs = _make_thumbnails(out, wanted)
 
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -94,6 +95,7 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
         f"<h1>dfdx report</h1><p>{_e(report['output_dir'])} — generated {_e(report['generated_at'])}</p>",
         _totals_table(report),
         _charts(report, state.values()),
+        _labels_section(report),
     ]
     for cat, shown in sheets.items():
         parts.append(f"<h2>Contact sheet: {_e(cat)} ({len(shown)} of {len(ok_by_category[cat])} videos)</h2>")
@@ -108,17 +110,47 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
     return write_text_atomic(out / HTML_NAME, "\n".join(parts))
 
 
-def _make_thumbnails(out: Path, assets: Path, frame_paths: set[str]) -> dict[str, str]:
-    """Generate the thumbnails in a thread pool; remove ones no page refers to any more."""
-    names = {p: thumbnail_name(p) for p in frame_paths}
+def _make_thumbnails(out: Path, frame_paths: set[str]) -> dict[str, str]:
+    """Frame path → thumbnail data: URI, made in a thread pool (simplejpeg releases the GIL)."""
+    paths = sorted(frame_paths)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        made = list(pool.map(lambda p: make_thumbnail(out / p, assets / names[p]), sorted(names)))
-    thumbs = {p: f"{ASSETS_DIR}/{names[p]}" for p, ok in zip(sorted(names), made, strict=True) if ok}
-    keep = set(names.values())
-    for old in assets.glob("*.jpg"):
-        if old.name not in keep:
-            old.unlink(missing_ok=True)
-    return thumbs
+        made = list(pool.map(lambda p: make_thumbnail(out / p), paths))
+    return {p: uri for p, uri in zip(paths, made, strict=True) if uri is not None}
+
+
+def _remove_legacy_assets(out: Path) -> None:
+    """dfdx before 0.2 kept thumbnails in OUTPUT/report_assets/, which image-folder loaders take for a
+    class: remove that folder when it holds nothing but those thumbnails."""
+    legacy = out / ASSETS_DIR
+    with contextlib.suppress(OSError):
+        if legacy.is_dir() and all(p.is_file() and p.suffix == ".jpg" for p in legacy.iterdir()):
+            shutil.rmtree(legacy)
+
+
+def _labels_section(report: dict[str, Any]) -> str:
+    """One table per label the profile gives (method, compression): videos and frames per category."""
+    parts = []
+    for key, title in (("methods", "Method"), ("compression", "Compression")):
+        table = report.get(key) or {}
+        if not table:
+            continue
+        cats = sorted({c for per in table.values() for c in per})
+        head = "".join(f"<th>{_e(c)} videos</th><th>{_e(c)} frames</th>" for c in cats)
+        rows = []
+        for value, per in table.items():
+            cells = "".join(f'<td data-key="{key}.{_e(value)}.{_e(c)}.videos">{per.get(c, {}).get("videos", 0)}</td>'
+                            f'<td data-key="{key}.{_e(value)}.{_e(c)}.frames">{per.get(c, {}).get("frames", 0)}</td>'
+                            for c in cats)  # fmt: skip
+            rows.append(f"<tr><td>{_e(value)}</td>{cells}</tr>")
+        parts.append(f"<h2>By {title.lower()}</h2><table><tr><th>{title}</th>{head}</tr>{''.join(rows)}</table>")
+    unlabelled = report.get("unlabelled") or {}
+    if unlabelled.get("videos"):
+        examples = ", ".join(_e(v) for v in unlabelled["examples"])
+        parts.append(f"<h2>Unlabelled</h2><p>{unlabelled['videos']} video file(s) have no label and were not "
+                     f"extracted, e.g. {examples}.</p>")  # fmt: skip
+    for note in report.get("notes") or []:
+        parts.append(f"<p>note x{note['count']}: {_e(note['note'])} (e.g. {_e(note['examples'][0])})</p>")
+    return "\n".join(parts)
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
     resolutions: Counter[str] = Counter()
     codecs: Counter[str] = Counter()
     params: dict[str, dict[str, Any]] = {}
+    unlabelled = sorted(e.video for e in state.values() if e.status == "unlabelled")
+    state = {video: e for video, e in state.items() if e.status != "unlabelled"}
     for entry in state.values():
         videos[entry.category]["videos"] += 1
         videos[entry.category][entry.status] += 1
@@ -84,9 +87,38 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
         "resolutions": dict(resolutions.most_common()),
         "codecs": dict(codecs.most_common()),
         "params": params,
+        "methods": _breakdown(state, lambda e: e.method),
+        "compression": _breakdown(state, lambda e: e.compression),
+        "unlabelled": {"videos": len(unlabelled), "examples": unlabelled[:EXAMPLES_PER_REASON]},
+        "notes": _notes(state),
         "versions": latest.versions if latest else {},
         "ledger": {"lines": len(entries), "problems": [str(p) for p in problems]},
     }
+
+
+def _breakdown(state: dict[str, LedgerEntry], key: Callable[[LedgerEntry], str | None]) -> dict[str, Any]:
+    """Videos (ok and failed) and frames per value of a label (method, compression) and category; {} when
+    the profile gives no such label."""
+    table: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for e in state.values():
+        value = key(e)
+        if value is None:
+            continue
+        cell = table[value][e.category]
+        cell["videos"] += 1
+        cell["ok"] += e.status == "ok"
+        cell["frames"] += len(e.frames) if e.status == "ok" else 0
+    return {value: {cat: dict(c) for cat, c in sorted(cats.items())} for value, cats in sorted(table.items())}
+
+
+def _notes(state: dict[str, LedgerEntry]) -> list[dict[str, Any]]:
+    """The profile's remarks (e.g. a test list's label that disagrees with the folder), grouped."""
+    by_note: dict[str, list[str]] = defaultdict(list)
+    for e in state.values():
+        if e.note:
+            by_note[reason_group(e.note)].append(e.video)
+    return [{"note": note, "count": len(vids), "examples": sorted(vids)[:EXAMPLES_PER_REASON]}
+            for note, vids in sorted(by_note.items(), key=lambda kv: (-len(kv[1]), kv[0]))]  # fmt: skip
 
 
 def _wall_time(entries: list[LedgerEntry]) -> float:
@@ -113,8 +145,8 @@ def _spread(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def write_report(out: Path) -> dict[str, Any]:
-    report = build_report(out)
+def write_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]:
+    report = build_report(out, ledger)
     write_text_atomic(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=False) + "\n")
     return report
 
@@ -132,6 +164,11 @@ def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
     if timing["videos_per_s"]:
         lines.append(f"  speed : {timing['videos_per_s']} videos/s, {timing['frames_per_s']} frames/s "
                      f"over {timing['wall_s']} s")  # fmt: skip
+    if r["unlabelled"]["videos"]:
+        u = r["unlabelled"]
+        lines.append(f"  unlabelled: {u['videos']} video(s) not extracted, no label (e.g. {u['examples'][0]})")
+    for note in r["notes"][:3]:
+        lines.append(f"  note x{note['count']}: {note['note']} (e.g. {note['examples'][0]})")
     for failure in r["failures"][:5]:
         lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
     lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdx.children import require_tools
+from dfdx.clock import utc_now
 from dfdx.config import Config
 from dfdx.datasets.discover import Video
 from dfdx.datasets.profiles import select_videos
@@ -35,7 +36,7 @@ from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
-from dfdx.run.resume import pending
+from dfdx.run.resume import pending, relabelled, unlabelled_lines
 
 log = logging.getLogger("dfdx")
 
@@ -118,7 +119,8 @@ class LocalRunner:
     async def run(self) -> RunStats:
         cfg = self.cfg
         require_tools("ffmpeg", "ffprobe")
-        videos = select_videos(cfg)
+        catalog = select_videos(cfg, announce=not cfg.quiet)
+        videos = catalog.videos
         per_category = Counter(v.category for v in videos)
         settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
         self.tools = Tools.open(settings)  # before anything is written: a missing extra is a usage error
@@ -134,6 +136,15 @@ class LocalRunner:
                 log.warning("%s", problem)
             state = ledger_state.videos if cfg.extract.resume else {}
             todo = pending(videos, state, settings.params, self.out, cfg.extract.retry_failed)
+            now = utc_now()
+            todo_set = {v.rel for v in todo}
+            notes = [*relabelled([v for v in videos if v.rel not in todo_set], ledger_state.videos,
+                                 settings.run_id, now),
+                     *unlabelled_lines(catalog.unlabelled, ledger_state.videos, settings.run_id, now)]  # fmt: skip
+            if catalog.unlabelled:
+                first = catalog.unlabelled[0]
+                log.warning("%d video file(s) have no label and are not extracted (e.g. %s: %s)",
+                            len(catalog.unlabelled), first.rel, first.reason)  # fmt: skip
             self.stats.planned = len(todo)
             self.stats.skipped = len(videos) - len(todo)
             log.info(
@@ -146,6 +157,8 @@ class LocalRunner:
                 (self.out / category).mkdir(parents=True, exist_ok=True)
             ledger = LedgerWriter(ledger_path(self.out), sync_every_n=cfg.extract.batch_size)
             await ledger.open()
+            for line in notes:
+                await ledger.append(line)
             progress = Progress(len(todo), enabled=not cfg.quiet)
             self.scheduler = Scheduler(settings, self.tools, ledger, self.stats, progress)
             try:
@@ -176,12 +189,16 @@ class LocalRunner:
 
 
 def write_reports(out: Path, html: bool) -> dict[str, Any]:
-    """The end-of-run reports, built from the ledger: extraction_report.json, and report.html."""
+    """What is built from the ledger at the end of a run: extraction_report.json, metadata.jsonl (the
+    labels beside the frames, for image-folder loaders) and report.html."""
     from dfdx.inspect.report import write_report
+    from dfdx.train.metadata import write_metadata
 
-    report = write_report(out)
+    ledger = load_state(out)
+    report = write_report(out, ledger)
+    write_metadata(out, ledger.videos)
     if html:
         from dfdx.inspect.html import write_html_report
 
-        write_html_report(out, report)
+        write_html_report(out, report, ledger)
     return report

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dfdx.layout import SPLITS_NAME
+from dfdx.layout import SPLIT_NAMES, SPLITS_NAME
 from dfdx.ledger import ledger_path, load_state
 
 DEFAULT_CLASS_TO_IDX = {"real": 0, "ai": 1}
@@ -53,6 +53,9 @@ class FrameDataset:
     """(image, label) pairs of every frame of every complete video in an output folder.
 
     `split` ("train", "val", "test") keeps the videos `dfdx split` put there (splits.json);
+    `methods` keeps the videos of these manipulation methods (real videos have the method "original",
+    so `methods=["original", "Deepfakes"]` is Deepfakes against real); `compression` keeps one
+    compression ("c23", ...) — both as the dataset profile recorded them in the ledger;
     `max_samples_per_class` keeps a seeded random subset of each class's frames.
     """
 
@@ -64,6 +67,8 @@ class FrameDataset:
         max_samples_per_class: int | None = None,
         seed: int = 0,
         class_to_idx: Mapping[str, int] | None = None,
+        methods: Iterable[str] | None = None,
+        compression: str | None = None,
     ) -> None:
         self.root = Path(data_dir)
         self.transform = transform
@@ -75,6 +80,11 @@ class FrameDataset:
         unknown = sorted({e.category for e in done} - set(self.class_to_idx))
         if unknown:
             raise ValueError(f"categories {unknown} have no label: pass class_to_idx, e.g. {{'real': 0, 'ai': 1}}")
+        if methods is not None:
+            wanted = set(methods)
+            done = [e for e in done if e.method in wanted]
+        if compression is not None:
+            done = [e for e in done if e.compression == compression]
         if split is not None:
             keep = self._videos_in(split)
             done = [e for e in done if e.video in keep]
@@ -99,7 +109,7 @@ class FrameDataset:
         if not path.exists():
             raise FileNotFoundError(f"split={split!r} needs {path}: run `dfdx split --output-dir {self.root}` first")
         videos: dict[str, str | None] = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        if split not in ("train", "val", "test"):
+        if split not in SPLIT_NAMES:
             raise ValueError(f"split {split!r} is not one of 'train', 'val', 'test'")
         return {v for v, s in videos.items() if s == split}
 

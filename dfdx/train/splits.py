@@ -1,245 +1,183 @@
-"""`dfdx split`: train / val / test by actor, so that no face is in two splits.
+"""`dfdx split`: train / val / test with no identity in two splits.
 
-DFD's manipulated videos are made from its original actors: a frame- or video-level split puts the
-same face in train and test, and the accuracy measured on it is meaningless. An original belongs to
-its actor; a manipulated video `{target}_{source}__{scene}__{id8}` belongs to both, so the actors a
-manipulation connects are one group (union-find). Whole groups go to one split, chosen greedily
-(largest group first) to bring each class's share of videos as close to the ratios as possible.
-Names that do not follow the DFD pattern cannot be linked to an actor: each such video is its own
-group, and the output says so.
+A fake is made from real people: a frame- or video-level split puts the same face in train and test,
+and the accuracy measured on it is meaningless. Each video shows identities: the `group` its dataset
+profile wrote in the ledger (FF++ source videos, Celeb-DF celebrities, DFDC originals, DFD actors), or
+for older ledgers the actors DFD's names give (`{actor}__{scene}`, `{target}_{source}__{scene}__{id8}`);
+a video with neither is its own identity, and the output says so. Videos sharing an identity are linked;
+linked identities form groups (union-find).
 
-When manipulations link (nearly) all actors into one group — as they do for the full DFD cast — whole
-groups cannot fill three splits. `split.mode: actors` then splits the actors themselves and leaves out
-(split null) each manipulated video whose two actors landed in different splits: fewer videos, still no
-face in two splits. `auto` (the default) keeps whole groups when they fill every split, else does that.
+Modes (`split.mode`):
+- `groups`: whole groups go to splits; every video is assigned.
+- `actors`: identities go to splits; a video whose identities land in different splits is left out
+  (split null). When fakes link (nearly) every actor into one group — as in the full DFD cast — that
+  is the only way to fill three splits; the assignment is searched (`dfdx.train.assign`) to give every
+  split both classes near the ratios while leaving out as few videos as it can.
+- `auto` (the default): groups when they fill every split, else actors.
+- `official`: the dataset's own split (`dfdx.train.official`).
 """
 
 from __future__ import annotations
 
 import json
-import random
-import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from dfdx.datasets.profiles.dfd import actors_of
 from dfdx.errors import UsageError
 from dfdx.files import write_text_atomic
 from dfdx.layout import METADATA_NAME, SPLITS_NAME
 from dfdx.ledger import LedgerEntry, load_state, require_ledger
+from dfdx.train.assign import CROSSING, SPLIT_NAMES, components, split_by_search
+from dfdx.train.metadata import write_metadata
 
-SPLIT_NAMES = ("train", "val", "test")
-LABELS = {"real": 0, "ai": 1}  # the FrameDataset's default labels, also written to metadata.jsonl
-_MANIPULATED = re.compile(r"^(?P<target>[A-Za-z0-9]+)_(?P<source>[A-Za-z0-9]+)__(?P<scene>.+)__(?P<id>[A-Za-z0-9]{8})$")
-_ORIGINAL = re.compile(r"^(?P<actor>[A-Za-z0-9]+)__(?P<scene>.+)$")
-
-
-def actors_of(video: str) -> tuple[str, ...] | None:
-    """The actors a DFD file name involves (one for an original, two for a manipulated video), or None."""
-    stem = PurePosixPath(video).stem
-    if m := _MANIPULATED.match(stem):
-        return tuple(sorted({m["target"], m["source"]}))
-    if m := _ORIGINAL.match(stem):
-        return (m["actor"],)
-    return None
+UNLABELLED = "unlabelled"
+ALONE = "video:"  # the identity of a video that names none: itself
+KINDS = ("dataset", "dfd-actors", "video")  # where a video's identities come from, in the order reported
 
 
-class UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def identities_of(video: str, entry: LedgerEntry) -> tuple[tuple[str, ...], str]:
+    """(the identities a video shows, where they come from: one of KINDS)."""
+    named = actors_of(video)
+    if entry.group:
+        ids = tuple(sorted(set(entry.group)))
+        return ids, "dfd-actors" if named == ids else "dataset"
+    if named:
+        return named, "dfd-actors"
+    return (ALONE + video,), "video"
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    key: str
-    videos: tuple[str, ...]
-    actors: tuple[str, ...]  # empty for a video grouped alone (non-DFD name)
+def make_splits(entries: Mapping[str, LedgerEntry], ratios: Sequence[float], seed: int, mode: str = "auto",
+                val_parts: str | None = None, test_parts: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The content of splits.json for the ledger's videos (failed ones too: a repaired video keeps its
+    split; `unlabelled` ones are left out)."""
+    if (val_parts or test_parts) and mode != "official":
+        raise UsageError("--val-parts / --test-parts (split.val_parts, split.test_parts) choose DFDC's parts "
+                         f"for --mode official, not --mode {mode}")  # fmt: skip
+    reasons: dict[str, str] = {v: UNLABELLED for v, e in entries.items() if e.status == "unlabelled"}
+    usable = {v: e for v, e in sorted(entries.items()) if v not in reasons}
+    identity = {v: identities_of(v, e) for v, e in usable.items()}
+    identities = {v: ids for v, (ids, _) in identity.items()}
+    category_of = {v: e.category for v, e in usable.items()}
+    extra: dict[str, Any] = {}
+    if mode == "official":
+        from dfdx.train.official import official_splits
 
-
-def group_videos(videos: list[str]) -> list[Group]:
-    """Connected components of actors (with their videos); non-DFD names each form their own group."""
-    uf = UnionFind()
-    members: dict[str, list[str]] = defaultdict(list)
-    alone = []
-    for video in sorted(videos):
-        actors = actors_of(video)
-        if actors is None:
-            alone.append(video)
-            continue
-        for actor in actors:
-            uf.union(f"actor:{actors[0]}", f"actor:{actor}")
-        members[uf.find(f"actor:{actors[0]}")].append(video)
-    by_root: dict[str, list[str]] = defaultdict(list)
-    for root_then, vids in members.items():
-        by_root[uf.find(root_then)].extend(vids)
-    actors_by_root: dict[str, set[str]] = defaultdict(set)
-    for node in list(uf.parent):
-        actors_by_root[uf.find(node)].add(node.removeprefix("actor:"))
-    groups = [Group(root, tuple(sorted(v)), tuple(sorted(actors_by_root[root]))) for root, v in by_root.items()]
-    groups += [Group(f"video:{v}", (v,), ()) for v in alone]
-    return sorted(groups, key=lambda g: g.key)
-
-
-def assign(groups: list[Group], category_of: dict[str, str], ratios: tuple[float, ...], seed: int) -> dict[str, str]:
-    """Group → split, largest first, each to the split whose per-class shortfall it fills best."""
-    totals = Counter(category_of[v] for g in groups for v in g.videos)
-    have: dict[str, Counter[str]] = {s: Counter() for s in SPLIT_NAMES}
-    order = list(groups)
-    random.Random(seed).shuffle(order)  # the seed decides among groups of equal size
-    order.sort(key=lambda g: -len(g.videos))
-    chosen: dict[str, str] = {}
-    for group in order:
-        counts = Counter(category_of[v] for v in group.videos)
-
-        def cost(split: str, counts: Counter[str] = counts) -> tuple[float, int]:
-            # Squared miss of every split's share of every class, if the group went to `split`.
-            miss = 0.0
-            for s, ratio in zip(SPLIT_NAMES, ratios, strict=True):
-                for cat, total in totals.items():
-                    n = have[s][cat] + (counts[cat] if s == split else 0)
-                    miss += (n / total - ratio) ** 2
-            return miss, SPLIT_NAMES.index(split)
-
-        best = min((s for s, r in zip(SPLIT_NAMES, ratios, strict=True) if r > 0), key=cost)
-        have[best].update(counts)
-        chosen[group.key] = best
-    return {v: chosen[g.key] for g in groups for v in g.videos}
-
-
-def assign_by_actor(videos: list[str], category_of: dict[str, str], ratios: tuple[float, ...],
-                    seed: int) -> dict[str, str | None]:  # fmt: skip
-    """Actors → splits (each weighed by the videos it is in); a video whose actors disagree is left out."""
-    by_actor: dict[str, list[str]] = defaultdict(list)
-    for video in videos:
-        for actor in actors_of(video) or ():
-            by_actor[actor].append(video)
-    units = [Group(f"actor:{a}", tuple(v), (a,)) for a, v in sorted(by_actor.items())]
-    units += [Group(f"video:{v}", (v,), ()) for v in videos if actors_of(v) is None]
-    weights = {f"{g.key}\0{v}": category_of[v] for g in units for v in g.videos}
-    keyed = [Group(g.key, tuple(f"{g.key}\0{v}" for v in g.videos), g.actors) for g in units]
-    unit_split = {k.split("\0")[0]: s for k, s in assign(keyed, weights, ratios, seed).items()}
-    out: dict[str, str | None] = {}
-    for video in videos:
-        keys = [f"actor:{a}" for a in actors_of(video) or ()] or [f"video:{video}"]
-        chosen = {unit_split[k] for k in keys}
-        out[video] = chosen.pop() if len(chosen) == 1 else None
-    return out
-
-
-def make_splits(entries: dict[str, LedgerEntry], ratios: tuple[float, ...], seed: int,
-                mode: str = "auto") -> dict[str, Any]:  # fmt: skip
-    """The content of splits.json for the ledger's videos (every status: a repaired video keeps its split)."""
-    category_of = {video: e.category for video, e in entries.items()}
-    groups = group_videos(list(entries))
-    requested = mode
-    video_split: dict[str, str | None] = {}
-    if mode in ("groups", "auto"):
-        video_split = dict(assign(groups, category_of, ratios, seed))
-        filled = {s for s in video_split.values()}
-        wanted = {s for s, r in zip(SPLIT_NAMES, ratios, strict=True) if r > 0}
-        mode = "actors" if mode == "auto" and not wanted <= filled else "groups"
-    if mode == "actors":
-        video_split = assign_by_actor(sorted(entries), category_of, ratios, seed)
+        official = official_splits(usable, identities, ratios, seed, val_parts, test_parts)
+        video_split, used, source = official.video_split, "official", official.source
+        reasons.update(official.reasons)
+        extra = official.extra
+    else:
+        video_split, used = split_by_search(identities, category_of, ratios, seed, mode)
+        reasons.update({v: CROSSING for v, s in video_split.items() if s is None})
+        source = ("whole groups of linked identities" if used == "groups" else
+                  "identities searched apart; videos whose identities crossed left out")  # fmt: skip
+    group_of = components(identities)
+    members: dict[str, set[str]] = defaultdict(set)
+    for ids in identities.values():
+        members[group_of[ids[0]]].update(ids)
+    named_groups = sorted(sorted(m) for m in members.values() if not next(iter(m)).startswith(ALONE))
     counts: dict[str, dict[str, dict[str, int]]] = {s: {} for s in SPLIT_NAMES}
+    in_split: dict[str, set[str]] = {s: set() for s in SPLIT_NAMES}
     for video, split in video_split.items():
         if split is None:
             continue
-        e = entries[video]
+        e = usable[video]
         c = counts[split].setdefault(e.category, {"videos": 0, "frames": 0})
         c["videos"] += 1
         c["frames"] += len(e.frames) if e.status == "ok" else 0
-    actors: dict[str, set[str]] = {s: set() for s in SPLIT_NAMES}
-    for video, split in video_split.items():
-        if split is not None:
-            actors[split].update(actors_of(video) or ())
-    ungrouped = sorted(g.videos[0] for g in groups if not g.actors)
-    actor_groups = [g for g in groups if g.actors]
-    grouping = ("dfd-actors" if not ungrouped else "video" if not actor_groups else "dfd-actors+video")
+        in_split[split].update(identities[video])
+    seen_in: Counter[str] = Counter(i for ids in in_split.values() for i in ids)
+    left_counts: dict[str, dict[str, int]] = {}
+    for video, reason in sorted(reasons.items()):
+        per = left_counts.setdefault(reason, {})
+        per[entries[video].category] = per.get(entries[video].category, 0) + 1
+    kinds = Counter(kind for _, kind in identity.values())
     return {
         "seed": seed,
-        "mode": mode,
-        "requested_mode": requested,
+        "mode": used,
+        "requested_mode": mode,
+        "source": source,
         "ratios": dict(zip(SPLIT_NAMES, ratios, strict=True)),
-        "grouping": grouping,
-        "groups": len(groups),
-        "actor_groups": [list(g.actors) for g in actor_groups],
-        "videos_grouped_alone": ungrouped,
-        "left_out": sorted(v for v, s in video_split.items() if s is None),
+        "grouping": "+".join(k for k in KINDS if kinds[k]) or "none",
+        "grouping_videos": {k: kinds[k] for k in KINDS if kinds[k]},
+        "groups": len(members),
+        "actor_groups": named_groups,
+        "videos_grouped_alone": sorted(v for v, (_, kind) in identity.items() if kind == "video"),
+        "left_out": sorted(reasons),
+        "left_out_reasons": dict(sorted(reasons.items())),
+        "left_out_counts": left_counts,
+        "identities_in_two_splits": sorted(i for i, n in seen_in.items() if n > 1),
+        **extra,
         "counts": counts,
-        "actors": {s: sorted(a) for s, a in actors.items()},
-        "videos": dict(sorted(video_split.items())),
+        "actors": {s: sorted(i for i in ids if not i.startswith(ALONE)) for s, ids in in_split.items()},
+        "videos": {v: video_split.get(v) for v in sorted(entries)},
     }
 
 
-def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto") -> dict[str, Any]:
+def write_splits(out: Path, ratios: Sequence[float], seed: int, mode: str = "auto", val_parts: str | None = None,
+                 test_parts: str | None = None) -> dict[str, Any]:  # fmt: skip
     """splits.json and metadata.jsonl (the Hugging Face imagefolder loader reads it beside the frames)."""
     state = load_state(out).videos
     if not state:
         raise UsageError(f"the ledger in {str(out)!r} names no videos: run `dfdx extract` first")
-    splits = make_splits(state, ratios, seed, mode)
+    splits = make_splits(state, ratios, seed, mode, val_parts, test_parts)
     write_text_atomic(out / SPLITS_NAME, json.dumps(splits, indent=2) + "\n")
-    write_text_atomic(out / METADATA_NAME, "".join(metadata_lines(state, splits["videos"])))
+    write_metadata(out, state, splits["videos"])
     return splits
 
 
-def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str | None]) -> list[str]:
-    """One line per frame of a complete video: file_name (relative to OUT), label, category, video, split."""
-    lines = []
-    for video, e in sorted(state.items()):
-        if e.status != "ok":
-            continue
-        for frame in e.frames:
-            row = {"file_name": frame.path, "label": LABELS.get(e.category, e.category), "category": e.category,
-                   "video": video, "split": video_split.get(video)}  # fmt: skip
-            lines.append(json.dumps(row, sort_keys=True) + "\n")
-    return lines
-
-
-
 def table_text(splits: dict[str, Any]) -> str:
+    """The split table, then a line per reason videos were left out (by class)."""
     cats = sorted({c for per in splits["counts"].values() for c in per})
     head = f"{'split':<6}" + "".join(f"{c + ' videos':>14}{c + ' frames':>14}" for c in cats) + f"{'actors':>8}"
     lines = [head]
     for name, per in splits["counts"].items():
         cells = "".join(f"{per.get(c, {}).get('videos', 0):>14}{per.get(c, {}).get('frames', 0):>14}" for c in cats)
         lines.append(f"{name:<6}{cells}{len(splits['actors'][name]):>8}")
+    for reason, per in splits["left_out_counts"].items():
+        lines.append(f"left out ({reason}): " + ", ".join(f"{n} {c}" for c, n in sorted(per.items())))
     return "\n".join(lines)
 
 
-def run_split(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "auto", quiet: bool = False) -> int:
+def notes(splits: dict[str, Any]) -> list[str]:
+    """What a person should know about how the split was made."""
+    said = [f"split by {splits['mode']}: {splits['source']}"]
+    alone = splits["videos_grouped_alone"]
+    if alone:
+        said.append(f"note: {len(alone)} video(s) name no identity (no group in the ledger, and they do not "
+                    "follow the DFD names {actor}__{scene}, {target}_{source}__{scene}__{id}), e.g. "
+                    f"{alone[0]!r}: each is its own group, so a person in several of them may appear in more than "
+                    "one split")  # fmt: skip
+    biggest = max((len(g) for g in splits["actor_groups"]), default=0)
+    groups_note = (f"note: the videos link the identities into {len(splits['actor_groups'])} group(s) (the largest "
+                   f"has {biggest})")  # fmt: skip
+    if splits["mode"] == "groups" and not all(splits["counts"][s] for s, r in splits["ratios"].items() if r > 0):
+        said.append(f"{groups_note}; whole groups cannot fill every split, so some are empty. `--mode actors` "
+                    "splits the identities and leaves out the videos that would cross splits")  # fmt: skip
+    elif splits["requested_mode"] == "auto" and splits["mode"] == "actors":
+        said.append(f"{groups_note}; whole groups cannot fill every split, so the identities themselves were split "
+                    "(`--mode groups` keeps whole groups)")  # fmt: skip
+    crossing = splits["left_out_counts"].get(CROSSING)
+    if crossing:
+        said.append(f"note: {sum(crossing.values())} video(s) left out: their identities are in different splits "
+                    "(split null in splits.json and metadata.jsonl)")  # fmt: skip
+    if splits["identities_in_two_splits"] and splits["mode"] == "official":
+        said.append(f"note: {len(splits['identities_in_two_splits'])} identities are in more than one split, as the "
+                    "dataset's own split has them")  # fmt: skip
+    return said
+
+
+def run_split(out: Path, ratios: Sequence[float], seed: int, mode: str = "auto", quiet: bool = False,
+              val_parts: str | None = None, test_parts: str | None = None) -> int:  # fmt: skip
     require_ledger(out)
-    splits = write_splits(out, ratios, seed, mode)
+    splits = write_splits(out, ratios, seed, mode, val_parts, test_parts)
     if quiet:
         return 0
     print(table_text(splits))
-    alone = splits["videos_grouped_alone"]
-    if alone:
-        print(f"note: {len(alone)} video(s) do not follow the DFD names ({{actor}}__{{scene}}, "
-              f"{{target}}_{{source}}__{{scene}}__{{id}}), e.g. {alone[0]!r}: each is its own group, so a "
-              "person in several of them may appear in more than one split")  # fmt: skip
-    biggest = max((len(g) for g in splits["actor_groups"]), default=0)
-    groups_note = (f"note: manipulations link the actors into {len(splits['actor_groups'])} group(s) (the largest "
-                   f"has {biggest} actors); whole groups cannot fill three splits")  # fmt: skip
-    if splits["mode"] == "groups" and splits["actor_groups"] and len(splits["actor_groups"]) < 3:
-        print(f"{groups_note}, so some are empty. `--mode actors` splits the actors and leaves out the "
-              "manipulated videos that would cross splits")  # fmt: skip
-    elif splits["requested_mode"] == "auto" and splits["mode"] == "actors":
-        print(f"{groups_note}, so the actors themselves were split (`--mode groups` keeps whole groups)")
-    if splits["left_out"]:
-        print(f"note: {len(splits['left_out'])} manipulated video(s) left out: their two actors are in different "
-              "splits (split null in splits.json and metadata.jsonl)")
+    for line in notes(splits):
+        print(line)
     print(f"splits: {out / SPLITS_NAME}; Hugging Face metadata: {out / METADATA_NAME}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -71,10 +72,11 @@ def test_extract_writes_a_self_contained_report(out):
     assert page.cells["videos.total"] == "7" and page.cells["failed.ai"] == "1" and page.cells["ok.total"] == "6"
     assert page.cells["failure"] == "1"
     assert len(page.images) == 6  # one thumbnail per video on the contact sheets
-    for src in page.images:
-        assert src.startswith("report_assets/") and (out / src).is_file()
-        h, w, _, _ = simplejpeg.decode_jpeg_header((out / src).read_bytes())
+    for src in page.images:  # inlined: nothing but class folders beside ai/ and real/ (issue 13)
+        assert src.startswith("data:image/jpeg;base64,")
+        h, w, _, _ = simplejpeg.decode_jpeg_header(base64.b64decode(src.split(",", 1)[1]))
         assert w <= 160 and (w, h) != (320, 192)  # a generated thumbnail, not the frame itself
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["ai", "real"]
     text = (out / "report.html").read_text()
     assert "Contact sheet: real (3 of 3 videos)" in text and "run <code>dfdx split</code>" in text
 
@@ -84,7 +86,8 @@ def test_report_html_shows_splits_and_verification_flags(out):
     frame.write_bytes(frame.read_bytes()[:500])
     assert run_dfdx("split", "--output-dir", str(out), "--mode", "actors").returncode == 0
     assert run_dfdx("verify", "--output-dir", str(out)).returncode == 1
-    stale = out / "report_assets" / "old.jpg"
+    stale = out / "report_assets" / "old.jpg"  # what dfdx 0.1 left beside the class folders
+    stale.parent.mkdir()
     stale.write_bytes(b"x")
     result = run_dfdx("report", "--html", "--output-dir", str(out))
     assert result.returncode == 0 and "report.html" in result.stdout
@@ -95,8 +98,8 @@ def test_report_html_shows_splits_and_verification_flags(out):
             assert page.cells[f"split.{name}.{cat}.videos"] == str(counts["videos"])
     text = (out / "report.html").read_text()
     assert "Verification: problems found" in text and "truncated:" in text
-    assert all((out / src).is_file() for src in page.images)
-    assert not stale.exists()  # thumbnails nobody refers to are cleaned up
+    assert page.images and all(src.startswith("data:image/jpeg;base64,") for src in page.images)
+    assert not stale.parent.exists()  # the old thumbnail folder is cleaned up
 
 
 def test_html_can_be_turned_off(tmp_path, dataset, video_cache):

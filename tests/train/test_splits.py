@@ -1,4 +1,4 @@
-"""Leakage-safe splits: no actor in two splits, whatever the manipulations link; ratios met; CLI output."""
+"""Leakage-safe splits: no identity in two splits, whatever the manipulations link; ratios met; CLI output."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.split_cast import dfd_like_cast, ledger_entry
 from dfdx.config import load_config
+from dfdx.datasets.profiles.dfd import actors_of
 from dfdx.ledger import FrameEntry, LedgerEntry
 from dfdx.run.command import run_extract
-from dfdx.train.splits import actors_of, make_splits
+from dfdx.train.splits import make_splits
 from tests.conftest import FAKE, REAL, ledger_lines, run_dfdx
+from tests.train.ledgers import write_ledger
 
 
 def entry(video: str, frames: int = 3) -> LedgerEntry:
@@ -140,3 +143,136 @@ def test_split_command_on_a_real_extraction(tmp_path, dataset, video_cache):
     assert run_dfdx("split", "--output-dir", str(tmp_path / "none")).returncode == 2
     bad = run_dfdx("split", "--output-dir", str(out), "--ratios", "0.5,0.5")
     assert bad.returncode == 2 and "split.ratios" in bad.stderr
+
+
+def test_auto_gives_each_split_a_whole_group_when_groups_can_fill_every_split():
+    # The issue's six actors: fakes link {01, 02, 03} and {04, 05}; 06 is alone. Whole groups fill the
+    # three splits and lose nothing, so auto must keep them (it used to split the actors and leave test empty).
+    splits = make_splits(dfd_sample([(1, 2), (3, 2), (4, 5)], range(1, 7)), (0.8, 0.1, 0.1), seed=0)
+    assert splits["mode"] == "groups" and splits["left_out"] == []
+    assert sorted(map(sorted, splits["actors"].values())) == [["01", "02", "03"], ["04", "05"], ["06"]]
+    assert all(splits["counts"][s] for s in ("train", "val", "test"))
+    assert_no_actor_in_two_splits(splits)
+
+
+def kept_fakes(splits: dict) -> dict[str, int]:
+    return {s: per.get("ai", {}).get("videos", 0) for s, per in splits["counts"].items()}
+
+
+def test_actors_mode_on_a_dfd_like_cast_keeps_most_fakes_and_fills_val_and_test():
+    # 28 actors, 364 originals, 3,068 fakes over 120 pairs: one linked group. The old greedy split put no
+    # fake in val (and 25 in test), leaving 866 out; the search must give every split both classes.
+    entries = dfd_like_cast()
+    splits = make_splits(entries, (0.8, 0.1, 0.1), seed=0)
+    assert splits["mode"] == "actors"
+    assert_no_actor_in_two_splits(splits)
+    fakes = kept_fakes(splits)
+    assert sum(fakes.values()) >= 0.65 * 3068, fakes
+    assert fakes["val"] >= 60 and fakes["test"] >= 60, fakes
+    assert all(splits["counts"][s]["real"]["videos"] >= 30 for s in ("val", "test"))
+    left = splits["left_out_counts"]["identities in two splits"]
+    assert left == {"ai": 3068 - sum(fakes.values())} and len(splits["left_out"]) == left["ai"]
+    for video in splits["left_out"]:
+        ids = actors_of(video)
+        assert ids and len({s for s, a in splits["actors"].items() if set(ids) & set(a)}) == 2
+    assert make_splits(entries, (0.8, 0.1, 0.1), seed=0) == splits  # deterministic for a seed
+
+
+def test_the_ledger_group_decides_and_names_are_the_fallback():
+    # FF++-style names say nothing DFD can parse: the identities come from the ledger's group.
+    entries = {}
+    for a, b in [("000", "003"), ("001", "004"), ("002", "005"), ("006", "007"), ("008", "009")]:
+        entries[f"o/{a}.mp4"] = ledger_entry(f"o/{a}.mp4", "real", (a,))
+        entries[f"o/{b}.mp4"] = ledger_entry(f"o/{b}.mp4", "real", (b,))
+        entries[f"m/{a}_{b}.mp4"] = ledger_entry(f"m/{a}_{b}.mp4", "ai", (a, b))
+    old = f"{REAL}/10__talk.mp4"  # an older line without a group: DFD's name gives the actor
+    entries[old] = entry(old)
+    splits = make_splits(entries, (0.6, 0.2, 0.2), seed=1)
+    assert splits["grouping"] == "dataset+dfd-actors" and splits["grouping_videos"] == {"dataset": 15, "dfd-actors": 1}
+    assert ["000", "003"] in splits["actor_groups"] and ["10"] in splits["actor_groups"]
+    for a, b in [("000", "003"), ("001", "004")]:
+        assert len({splits["videos"][v] for v in (f"o/{a}.mp4", f"o/{b}.mp4", f"m/{a}_{b}.mp4")}) == 1
+
+
+def test_unlabelled_videos_are_left_out_with_their_reason():
+    entries = dfd_sample([(1, 2), (3, 4), (5, 6)], range(1, 7))
+    entries["odd/x.mp4"] = LedgerEntry(video="odd/x.mp4", category="unlabelled", status="unlabelled", params={},
+                                       finished_at="", started_at="", elapsed_s=0.0, run_id="r", error="no label")
+    splits = make_splits(entries, (0.8, 0.1, 0.1), seed=0)
+    assert splits["videos"]["odd/x.mp4"] is None and splits["left_out_reasons"] == {"odd/x.mp4": "unlabelled"}
+    assert splits["left_out_counts"] == {"unlabelled": {"unlabelled": 1}}
+    assert "odd/x.mp4" not in splits["videos_grouped_alone"]
+
+
+# Leakage, per kind of grouping: what each profile writes in `group` (or nothing, for older ledgers).
+def dfd_names(pairs: list[tuple[int, int]], n: int) -> dict[str, LedgerEntry]:
+    return dfd_sample(pairs, range(1, n + 1))
+
+
+def ffpp_groups(pairs: list[tuple[int, int]], n: int) -> dict[str, LedgerEntry]:
+    entries = {f"o/{a:03d}.mp4": ledger_entry(f"o/{a:03d}.mp4", "real", (f"{a:03d}",)) for a in range(1, n + 1)}
+    for t, s in pairs:
+        name = f"m/{t:03d}_{s:03d}.mp4"
+        entries[name] = ledger_entry(name, "ai", tuple(sorted({f"{t:03d}", f"{s:03d}"})))
+    return entries
+
+
+def dfdc_groups(pairs: list[tuple[int, int]], n: int) -> dict[str, LedgerEntry]:
+    # A fake is grouped with its original alone (its `t`); `s` only varies the clip's name.
+    entries = {f"p/r{a}.mp4": ledger_entry(f"p/r{a}.mp4", "real", (f"r{a}",)) for a in range(1, n + 1)}
+    for i, (t, s) in enumerate(pairs):
+        entries[f"p/f{i}_{s}.mp4"] = ledger_entry(f"p/f{i}_{s}.mp4", "ai", (f"r{t}",))
+    return entries
+
+
+def alone(pairs: list[tuple[int, int]], n: int) -> dict[str, LedgerEntry]:
+    entries = {f"r/clip{a}.mp4": ledger_entry(f"r/clip{a}.mp4", "real") for a in range(n)}
+    entries.update({f"f/clip{i}.mp4": ledger_entry(f"f/clip{i}.mp4", "ai") for i in range(len(pairs))})
+    return entries
+
+
+GROUPINGS = {"dfd-names": dfd_names, "ffpp": ffpp_groups, "dfdc": dfdc_groups, "alone": alone}
+
+
+def identities(video: str, e: LedgerEntry) -> set[str]:
+    """Recomputed here, not taken from the module under test."""
+    return set(e.group) or set(actors_of(video) or ()) or {video}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(GROUPINGS)),
+       st.lists(st.tuples(st.integers(1, 12), st.integers(1, 12)).filter(lambda p: p[0] != p[1]), max_size=30),
+       st.integers(0, 3), st.sampled_from(["groups", "actors", "auto"]),
+       st.sampled_from([(0.8, 0.1, 0.1), (0.5, 0.5, 0.0), (0.34, 0.33, 0.33)]))  # fmt: skip
+def test_no_identity_in_two_splits_and_every_video_accounted_for(kind, pairs, seed, mode, ratios):
+    entries = GROUPINGS[kind](pairs, 12)
+    splits = make_splits(entries, ratios, seed=seed, mode=mode)
+    where: dict[str, set[str]] = defaultdict(set)
+    for video, split in splits["videos"].items():
+        if split is not None:
+            for identity in identities(video, entries[video]):
+                where[identity].add(split)
+    assert all(len(s) == 1 for s in where.values()), {i: s for i, s in where.items() if len(s) > 1}
+    assert set(splits["videos"]) == set(entries)
+    for video, split in splits["videos"].items():
+        assert (split is None) == (video in splits["left_out_reasons"])
+        if split is None:
+            assert splits["left_out_reasons"][video] == "identities in two splits" and splits["mode"] == "actors"
+        else:
+            assert ratios[("train", "val", "test").index(split)] > 0
+    assert splits["identities_in_two_splits"] == []
+    counted = sum(c["videos"] for per in splits["counts"].values() for c in per.values())
+    assert counted + len(splits["left_out"]) == len(entries)
+
+
+def test_split_command_prints_and_records_why_videos_are_left_out(tmp_path):
+    entries = dfd_like_cast(with_groups=True)
+    out = write_ledger(tmp_path / "out", entries)
+    result = run_dfdx("split", "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr
+    splits = json.loads((out / "splits.json").read_text())
+    assert splits["grouping"] == "dfd-actors" and splits["source"].startswith("identities searched apart")
+    left = splits["left_out_counts"]["identities in two splits"]["ai"]
+    assert f"left out (identities in two splits): {left} ai" in result.stdout
+    assert "split by actors" in result.stdout and "so the identities themselves were split" in result.stdout
+    assert sorted(splits["left_out_reasons"]) == splits["left_out"] and len(splits["left_out"]) == left

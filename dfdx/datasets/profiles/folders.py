@@ -6,22 +6,18 @@ Kaggle spell and nest them differently; the nearest enclosing folder that names 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path, PurePosixPath
 
 from dfdx.config import Config, DiscoverConfig
-from dfdx.datasets.discover import Video, dataset_root, is_video_name, video_files
-
-
-def _fold(name: str) -> str:
-    return re.sub(r"[\s_-]+", "_", name.strip()).casefold()
+from dfdx.datasets.discover import Catalog, Video, dataset_root, is_video_name, video_files
+from dfdx.datasets.profiles.tree import fold, folder_names
 
 
 def category_of(rel: str, categories: dict[str, str]) -> str | None:
     """The category of the nearest enclosing folder that names one, or None."""
-    folded = {_fold(folder): cat for folder, cat in categories.items()}
+    folded = {fold(folder): cat for folder, cat in categories.items()}
     for part in reversed(PurePosixPath(rel).parts[:-1]):
-        cat = folded.get(_fold(part))
+        cat = folded.get(fold(part))
         if cat is not None:
             return cat
     return None
@@ -40,11 +36,21 @@ def discover(root: Path, cfg: DiscoverConfig) -> list[Video]:
 
 
 class FoldersProfile:
+    """Category only: no method, group or split (names are not parsed, so `dfdx split` groups each video
+    alone unless its name follows DFD's pattern)."""
+
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg.discover
 
-    def discover(self, root: Path) -> list[Video]:
-        return discover(root, self.cfg)
+    def detect(self, root: Path) -> str | None:
+        names = folder_names(root)
+        for folder in self.cfg.categories:
+            if fold(folder) in names:
+                return f"found {names[fold(folder)]!r}, a folder of discover.categories"
+        return None
+
+    def discover(self, root: Path) -> Catalog:
+        return Catalog(discover(root, self.cfg))
 
     def label(self, rel: str) -> str | None:
         if not is_video_name(rel, self.cfg.extensions):
