@@ -43,6 +43,14 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
                                             "help": "fsync the ledger every N videos (and every 2 s at least)"}),
     "--seed": ("seed", {"type": int, "help": "seed of the --max-videos sample (default: 0)"}),
+    "--runner": ("run.runner", {"choices": CHOICES["run.runner"],
+                                "help": "local: this machine (default); ray: shards over a Ray cluster (pip install "
+                                        "'dfdx[ray]')"}),
+    "--ray-address": ("run.ray.address", {"metavar": "ADDR",
+                                          "help": "with --runner ray: host:port or auto to join a cluster (default: "
+                                                  "start Ray on this machine)"}),
+    "--shards": ("run.ray.shards", {"type": int, "metavar": "N",
+                                    "help": "with --runner ray: tasks, one ledger each (default: 4 per task slot)"}),
 }  # fmt: skip
 DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--download-dir": ("download.download_dir", {"metavar": "DIR",
