@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import signal
 import socket
 import uuid
@@ -128,7 +129,8 @@ class RayRunner:
         return self.stats
 
     def _connect(self) -> None:
-        ray, address = self.ray, self.cfg.run.ray.address
+        # Without run.ray.address, Ray's own RAY_ADDRESS (set by `ray start` users, job submission) names the cluster.
+        ray, address = self.ray, self.cfg.run.ray.address or os.environ.get("RAY_ADDRESS") or None
         logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's start-up chatter; errors still show
         if ray.is_initialized():  # a notebook that connected already: use its cluster, leave it connected
             return
