@@ -92,7 +92,8 @@ def test_a_ray_run_writes_the_local_runs_dataset(corpus, ray_cluster, tmp_path):
     assert "this run: 12 ok, 0 failed, 0 already done, 36 frames" in done.stderr
     assert_same_dataset_as_local(out, corpus)
     assert not (out / "extraction_ledger.jsonl").exists()
-    assert sorted(p.name for p in (out / SHARD_LEDGERS_DIR).glob("*.jsonl")) == [f"shard-{n:04d}.jsonl" for n in range(3)]
+    shard_ledgers = sorted(p.name for p in (out / SHARD_LEDGERS_DIR).glob("*.jsonl"))
+    assert shard_ledgers == [f"shard-{n:04d}.jsonl" for n in range(3)]
     # Every reader folds the shard ledgers: the report, verify, split.
     assert run_dfdx("report", "--output-dir", str(out)).stdout.count("6 ok, 0 failed") == 2
     verify = run_dfdx("verify", "--output-dir", str(out))
