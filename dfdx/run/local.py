@@ -30,12 +30,12 @@ from dfdx.extract.positions import balance_note
 from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions
 from dfdx.extract.video import Tools, extract_video
 from dfdx.files import check_writable, remove_temp_files
-from dfdx.ledger import LedgerEntry, LedgerWriter, ledger_path, load_state
+from dfdx.ledger import LedgerEntry, LedgerWriter, ledger_path
 from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
-from dfdx.run.resume import pending
+from dfdx.run.resume import prepare
 
 log = logging.getLogger("dfdx")
 
@@ -126,14 +126,7 @@ class LocalRunner:
             print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
         check_writable(self.out)
         with OutputLock(self.out), file_logging(self.out):
-            removed = remove_temp_files(self.out)
-            if removed:
-                log.warning("removed %d temp file(s) left by an interrupted run", removed)
-            ledger_state = load_state(self.out)
-            for problem in ledger_state.problems:
-                log.warning("%s", problem)
-            state = ledger_state.videos if cfg.extract.resume else {}
-            todo = pending(videos, state, settings.params, self.out, cfg.extract.retry_failed)
+            state, todo = prepare(self.out, videos, settings.params, cfg.extract)
             self.stats.planned = len(todo)
             self.stats.skipped = len(videos) - len(todo)
             log.info(

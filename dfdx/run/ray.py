@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -35,18 +36,19 @@ from dfdx.children import require_tools
 from dfdx.config import Config
 from dfdx.datasets.profiles import select_videos
 from dfdx.errors import ConfigError, SystemFault, UsageError
+from dfdx.extract.positions import balance_note
 from dfdx.extract.settings import resolve_settings, tool_versions
 from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files, write_text_atomic
 from dfdx.layout import CLUSTER_MARKER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGERS_DIR
-from dfdx.ledger import LedgerEntry, load_state
+from dfdx.ledger import LedgerEntry
 from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
 from dfdx.run.local import write_reports
 from dfdx.run.ray_task import ShardJob, ShardSummary, node_sees, run_shard
-from dfdx.run.resume import pending
+from dfdx.run.resume import prepare
 from dfdx.run.shards import make_shards, shard_count
 
 log = logging.getLogger("dfdx")
@@ -85,19 +87,14 @@ class RayRunner:
         per_category = Counter(v.category for v in videos)
         settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
         await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
+        if cfg.extract.balance and not cfg.quiet:
+            print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
         await asyncio.to_thread(self._connect)
         try:
             check_writable(self.out)
             with OutputLock(self.out), file_logging(self.out):
                 await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
-                removed = remove_temp_files(self.out)
-                if removed:
-                    log.warning("removed %d temp file(s) left by an interrupted run", removed)
-                ledger_state = load_state(self.out)
-                for problem in ledger_state.problems:
-                    log.warning("%s", problem)
-                state = ledger_state.videos if cfg.extract.resume else {}
-                todo = pending(videos, state, settings.params, self.out, cfg.extract.retry_failed)
+                state, todo = prepare(self.out, videos, settings.params, cfg.extract)
                 self.stats.planned, self.stats.skipped = len(todo), len(videos) - len(todo)
                 cpus = cfg.run.ray.cpus_per_task
                 shards = make_shards(todo, shard_count(cfg.run.ray.shards, ray.cluster_resources().get("CPU", 1),
@@ -136,7 +133,8 @@ class RayRunner:
             return
         options: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR)
         if address is None:
-            options.update(num_cpus=self.cfg.workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            # "local": a new Ray for this run, even where `ray start` left one running (Ray would join it)
+            options.update(address="local", num_cpus=self.cfg.workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                            include_dashboard=False)  # fmt: skip
         else:
             if "://" not in address and address != "auto":

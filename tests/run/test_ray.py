@@ -57,6 +57,18 @@ def start(args: list[str]) -> subprocess.Popen[str]:
                             text=True)  # fmt: skip
 
 
+def interrupted(args: list[str], out: Path, after_lines: int, sig: signal.Signals) -> tuple[int, str]:
+    """A driver sent `sig` once the shard ledgers hold `after_lines` lines: its exit code and stderr."""
+    driver = start(args)
+    try:
+        wait_until(lambda: recorded(out) >= after_lines, what=f"{after_lines} ledger line(s)")
+        driver.send_signal(sig)
+        _, stderr = driver.communicate(timeout=120)
+    finally:
+        driver.kill()
+    return driver.returncode, stderr
+
+
 def recorded(out: Path) -> int:
     folder = out / SHARD_LEDGERS_DIR
     return sum(p.read_text().count("\n") for p in folder.glob("*.jsonl")) if folder.is_dir() else 0
@@ -102,6 +114,18 @@ def test_a_ray_run_writes_the_local_runs_dataset(corpus, ray_cluster, tmp_path):
     assert (out / "splits.json").read_text().count('"train"') >= 1
 
 
+def test_without_an_address_the_run_starts_its_own_ray_and_stops_it(corpus, ray_cluster, tmp_path):
+    """Even beside a running cluster (the session's), an unset run.ray.address means a Ray of its own."""
+    out = tmp_path / "out"
+    raylets = len(processes("raylet"))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    args = ["extract", "--runner", "ray", "--dataset-path", str(corpus["root"]), "--output-dir", str(out), "-q"]
+    done = subprocess.run([sys.executable, "-m", "dfdx", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert_same_dataset_as_local(out, corpus)
+    wait_until(lambda: len(processes("raylet")) == raylets, timeout_s=30, what="its Ray to stop")
+
+
 def test_a_worker_killed_mid_shard_is_retried_and_the_dataset_is_exact(corpus, ray_cluster, tmp_path):
     out = tmp_path / "out"
     driver = start(ray_args(corpus, out, ray_cluster, "--shards", "1"))
@@ -122,14 +146,8 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_dataset_is_exact(corpus, r
 def test_ctrl_c_cancels_every_task_and_the_same_command_resumes(corpus, ray_cluster, tmp_path):
     out = tmp_path / "out"
     args = ray_args(corpus, out, ray_cluster, "--shards", "2")
-    driver = start(args)
-    try:
-        wait_until(lambda: recorded(out) >= 1, what="a first ledger line")
-        driver.send_signal(signal.SIGINT)
-        _, stderr = driver.communicate(timeout=120)
-    finally:
-        driver.kill()
-    assert driver.returncode == 130, stderr
+    code, stderr = interrupted(args, out, after_lines=1, sig=signal.SIGINT)
+    assert code == 130, stderr
     assert "stopped by SIGINT" in stderr and "run the same command again" in stderr
     wait_until(lambda: not processes(str(corpus["root"])), timeout_s=10, what="no ffmpeg left")
     assert not processes("ray::run_shard")  # cancelled with force: the workers are gone
@@ -143,13 +161,7 @@ def test_ctrl_c_cancels_every_task_and_the_same_command_resumes(corpus, ray_clus
 def test_the_driver_killed_then_rerun_resumes_from_the_shard_ledgers(corpus, ray_cluster, tmp_path):
     out = tmp_path / "out"
     args = ray_args(corpus, out, ray_cluster, "--shards", "2")
-    driver = start(args)
-    try:
-        wait_until(lambda: recorded(out) >= 2, what="two ledger lines")
-        driver.send_signal(signal.SIGKILL)
-        driver.communicate(timeout=60)
-    finally:
-        driver.kill()
+    assert interrupted(args, out, after_lines=2, sig=signal.SIGKILL)[0] == -signal.SIGKILL
     # Ray ends a dead driver's tasks; their ffmpeg children die with their workers.
     wait_until(lambda: not processes("ray::run_shard"), timeout_s=60, what="the dead driver's tasks to end")
     wait_until(lambda: not processes(str(corpus["root"])), timeout_s=10, what="no ffmpeg left")
