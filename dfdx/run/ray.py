@@ -91,6 +91,10 @@ class RayRunner:
             print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
         await asyncio.to_thread(self._connect)
         try:
+            largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
+            if cfg.run.ray.cpus_per_task > largest:  # Ray would keep such a task waiting for ever
+                raise ConfigError(f"config key 'run.ray.cpus_per_task': {cfg.run.ray.cpus_per_task} is more than any "
+                                  f"node of the cluster has ({largest:g} CPUs)")  # fmt: skip
             check_writable(self.out)
             with OutputLock(self.out), file_logging(self.out):
                 await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)

@@ -181,6 +181,16 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error_and_nothing_is_written(
     assert not out.exists()
 
 
+def test_a_task_larger_than_every_node_is_a_config_error_and_nothing_is_written(corpus, ray_cluster, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("run:\n  ray:\n    cpus_per_task: 2\n")
+    out = tmp_path / "out"
+    done = run_dfdx(*ray_args(corpus, out, ray_cluster, "--config", str(config)), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "'run.ray.cpus_per_task': 2 is more than any node of the cluster has (1 CPUs)" in done.stderr
+    assert not out.exists()
+
+
 def test_without_ray_the_runner_says_how_to_install_it(corpus, tmp_path):
     """Ray is installed here, so it is hidden from this one process (an import that fails, as without it)."""
     out = tmp_path / "out"
