@@ -172,6 +172,28 @@ def test_the_driver_killed_then_rerun_resumes_from_the_shard_ledgers(corpus, ray
     assert_same_dataset_as_local(out, corpus)
 
 
+def test_a_fault_of_the_system_on_a_node_stops_every_shard_with_one_message(corpus, ray_cluster, tmp_path):
+    """The dataset vanishes mid-run: the node's task stops with the fault, the driver cancels the other
+    shards and exits 1 with that one message; what was recorded is kept."""
+    root = tmp_path / "dataset"
+    shutil.copytree(corpus["root"], root)
+    out = tmp_path / "out"
+    args = ["extract", "--runner", "ray", "--ray-address", ray_cluster, "--dataset-path", str(root),
+            "--output-dir", str(out), "--shards", "2"]  # fmt: skip
+    driver = start(args)
+    try:
+        wait_until(lambda: recorded(out) >= 1, what="a first ledger line")
+        root.rename(tmp_path / "gone")
+        _, stderr = driver.communicate(timeout=120)
+    finally:
+        driver.kill()
+    assert driver.returncode == 1, stderr
+    assert "disappeared during the run" in stderr and "(shard " in stderr and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr
+    wait_until(lambda: not processes("ray::run_shard"), timeout_s=30, what="the other shard to be cancelled")
+    assert all(e.status == "ok" for e in load_state(out).videos.values())
+
+
 def test_a_cluster_that_does_not_answer_is_a_clear_error_and_nothing_is_written(corpus, tmp_path):
     out = tmp_path / "out"
     done = run_dfdx(*ray_args(corpus, out, f"127.0.0.1:{free_port()}"), timeout=120)
