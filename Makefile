@@ -19,7 +19,7 @@ help:
 	@echo "make report    - rebuild the report from the ledger"
 	@echo "make download  - dfdx download --config $(CONFIG) (needs Kaggle credentials)"
 	@echo "make run       - download, then extract: dfdx run --config $(CONFIG)"
-	@echo "make bench     - side-by-side benchmark against the usual alternatives (prints the table)"
+	@echo "make bench     - side-by-side benchmark against the usual alternatives, then local vs Ray (prints the tables)"
 
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
@@ -82,8 +82,9 @@ run: deps
 	$(BIN)/dfdx run --config $(CONFIG)
 
 bench: deps
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench,ray]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/ray_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .ruff_cache

@@ -52,6 +52,14 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                       "help": "FaceForensics++: which manipulation methods (default: all five)"}),
     "--splits-dir": ("dataset.splits_dir", {"metavar": "DIR",
                                             "help": "FaceForensics++: folder of the official train/val/test.json"}),
+    "--runner": ("run.runner", {"choices": CHOICES["run.runner"],
+                                "help": "local: this machine (default); ray: shards over a Ray cluster (pip install "
+                                        "'dfdx[ray]')"}),
+    "--ray-address": ("run.ray.address", {"metavar": "ADDR",
+                                          "help": "with --runner ray: host:port or auto to join a cluster (default: "
+                                                  "start Ray on this machine)"}),
+    "--shards": ("run.ray.shards", {"type": int, "metavar": "N",
+                                    "help": "with --runner ray: tasks, one ledger each (default: 4 per task slot)"}),
 }  # fmt: skip
 DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--download-dir": ("download.download_dir", {"metavar": "DIR",

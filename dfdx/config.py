@@ -88,10 +88,20 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RayConfig:
+    """`run.runner: ray` (dfdx.run.ray): where the cluster is and how the videos are cut into tasks."""
+
+    address: str | None = None  # None: start a Ray on this machine; "auto" or "host:port": join that cluster
+    cpus_per_task: int = 1  # CPUs Ray reserves for a shard task, and the ffmpeg children the task runs at once
+    shards: int | None = None  # None: 4 per task the cluster can run at once (at most one per video)
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     """Who drives the per-video work: dfdx.run."""
 
     runner: str = "local"
+    ray: RayConfig = field(default_factory=RayConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +296,13 @@ def _check(cfg: Any, prefix: str) -> None:
         for n in counts:
             if n is not None and not 1 <= n <= MAX_FRAMES:
                 raise ConfigError(f"config key 'extract.frames': {n!r} is not in 1..{MAX_FRAMES}")
+    if isinstance(cfg, RayConfig):
+        if cfg.cpus_per_task < 1:
+            raise ConfigError(f"config key 'run.ray.cpus_per_task': {cfg.cpus_per_task!r} must be at least 1")
+        if cfg.shards is not None and cfg.shards < 1:
+            raise ConfigError(f"config key 'run.ray.shards': {cfg.shards!r} must be at least 1 (or null for auto)")
+        if cfg.address is not None and not cfg.address.strip():
+            raise ConfigError("config key 'run.ray.address': empty; leave it null to start Ray on this machine")
     if isinstance(cfg, SplitConfig) and (
         len(cfg.ratios) != 3 or min(cfg.ratios) < 0 or abs(sum(cfg.ratios) - 1) > 1e-6 or cfg.ratios[0] == 0
     ):

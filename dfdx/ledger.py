@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 
 import aiofiles
 
+from dfdx.clock import parse_utc
 from dfdx.errors import DiskFull, UsageError
-from dfdx.layout import LEDGER_NAME
+from dfdx.layout import LEDGER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGER_NAME, SHARD_LEDGERS_DIR
 
 STATUSES = ("ok", "failed", "requeued", "unlabelled")
 R = TypeVar("R")
@@ -97,9 +98,10 @@ class LedgerProblem:
     line: int
     reason: str
     torn: bool = False  # the line lacks its newline: a crash while writing it, not a bad edit
+    source: str = ""  # a shard ledger's path in the output folder; empty for the main ledger
 
     def __str__(self) -> str:
-        return f"ledger line {self.line}: {self.reason}; it is ignored"
+        return f"{self.source or 'ledger'} line {self.line}: {self.reason}; it is ignored"
 
 
 def read_records(path: Path, parse: Callable[[dict[str, Any]], R]) -> tuple[list[R], list[LedgerProblem]]:
@@ -160,16 +162,61 @@ def ledger_path(out: Path) -> Path:
     return out / LEDGER_NAME
 
 
+def shard_ledger_path(out: Path, shard: int) -> Path:
+    """The ledger a Ray shard task appends to (one writer per file, so nodes never contend for a lock)."""
+    return out / SHARD_LEDGERS_DIR / SHARD_LEDGER_NAME.format(shard)
+
+
+def ledger_paths(out: Path) -> list[Path]:
+    """Every extraction ledger of an output folder that exists: the main one, then the shards' by number."""
+    shards = sorted((out / SHARD_LEDGERS_DIR).glob(SHARD_LEDGER_GLOB)) if (out / SHARD_LEDGERS_DIR).is_dir() else []
+    return [p for p in [ledger_path(out), *shards] if p.is_file()]
+
+
+def has_ledger(out: Path) -> bool:
+    return bool(ledger_paths(out))
+
+
 def require_ledger(out: Path, why: str = "") -> None:
     """Commands that read an output folder say how to make one when it has no ledger."""
-    if not ledger_path(out).exists():
+    if not has_ledger(out):
         raise UsageError(f"no ledger in {str(out)!r}: {why}run `dfdx extract --output-dir {out}` first")
 
 
 def load_state(out: Path) -> LedgerState:
-    """Read an output folder's ledger and fold it: the one read-and-fold every reader uses."""
-    entries, problems = read_ledger(ledger_path(out))
-    return LedgerState(entries=entries, problems=problems, videos=fold(entries))
+    """Read every ledger of an output folder (the main one and the Ray shards') and fold them: the one
+    read-and-fold every reader uses.
+
+    A video's last entry wins. Within one file "last" is the file's order: one writer appends it, so
+    its order is the order things happened, even across a clock step. Across files only time relates
+    entries, so the files' last entries for a video are compared by `finished_at`; on an exact tie the
+    later file wins (main ledger first, then shards by number), so the answer never depends on the
+    order files are listed in. A video is in two files only when different runs did it (a run gives
+    each video to one shard), minutes or days apart, far more than the clock skew of NTP-synced nodes.
+    """
+    files = ledger_paths(out)
+    entries: list[LedgerEntry] = []
+    problems: list[LedgerProblem] = []
+    last: dict[str, tuple[float, int, LedgerEntry]] = {}
+    for rank, path in enumerate(files):
+        file_entries, file_problems = read_ledger(path)
+        source = "" if path == ledger_path(out) else path.relative_to(out).as_posix()
+        problems += [dataclasses.replace(p, source=source) for p in file_problems]
+        entries += file_entries
+        for video, entry in fold(file_entries).items():
+            key = (_finished_s(entry), rank)
+            if video not in last or key >= last[video][:2]:
+                last[video] = (*key, entry)
+    if len(files) > 1:  # one timeline for the report (wall time, latest run); stable, so ties keep file order
+        entries.sort(key=_finished_s)
+    return LedgerState(entries=entries, problems=problems, videos={v: e for v, (_, _, e) in last.items()})
+
+
+def _finished_s(entry: LedgerEntry) -> float:
+    try:
+        return parse_utc(entry.finished_at)
+    except (ValueError, TypeError):
+        return float("-inf")
 
 
 def _needs_newline(path: Path) -> bool:

@@ -31,6 +31,7 @@ ENCODERS = {  # extract.format: dfdx.extract.encoders.Encoder
 }
 RUNNERS = {  # run.runner: dfdx.run.Runner
     "local": "dfdx.run.local:LocalRunner",
+    "ray": "dfdx.run.ray:RayRunner",
 }
 
 KINDS = {

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dfdx.ledger import FrameEntry, LedgerEntry, LedgerWriter, fold, read_ledger
+from dfdx.ledger import (
+    FrameEntry,
+    LedgerEntry,
+    LedgerWriter,
+    fold,
+    has_ledger,
+    ledger_path,
+    ledger_paths,
+    load_state,
+    read_ledger,
+    require_ledger,
+    shard_ledger_path,
+)
 
 
 def entry(video: str, status: str = "ok", n: int = 0) -> LedgerEntry:
@@ -77,3 +90,49 @@ async def test_writer_mends_a_torn_tail_before_appending(tmp_path: Path):
     assert [e.video for e in entries] == ["a", "c"]
     assert [p.line for p in problems] == [2] and "torn" not in problems[0].reason  # mended: now a whole bad line
     assert path.read_text().endswith("\n")
+
+
+def at(e: LedgerEntry, finished_at: str, run_id: str = "r") -> LedgerEntry:
+    return dataclasses.replace(e, finished_at=finished_at, run_id=run_id)
+
+
+def write(path: Path, *entries: LedgerEntry, tail: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(e.to_line() for e in entries) + tail)
+
+
+def test_load_state_folds_the_main_and_the_shard_ledgers(tmp_path: Path):
+    """A Ray run's shard ledgers and the main ledger are one state: across files the later finished_at
+    wins (a local redo after a Ray run, a verify --fix requeue after both); within a file, line order."""
+    out = tmp_path
+    write(ledger_path(out), at(entry("a", "failed"), "2026-01-01T00:00:00.000Z"),
+          at(entry("b", "requeued"), "2026-01-03T00:00:00.000Z", "verify"))  # fmt: skip
+    write(shard_ledger_path(out, 0), at(entry("a"), "2026-01-02T00:00:00.000Z", "ray"),
+          at(entry("b", n=1), "2026-01-02T00:00:00.000Z", "ray"))  # fmt: skip
+    # within one file the last line wins even when the clock stepped back
+    write(shard_ledger_path(out, 7), at(entry("c"), "2026-01-05T00:00:00.000Z", "ray"),
+          at(entry("c", "failed"), "2026-01-04T00:00:00.000Z", "ray"), tail='{"torn')  # fmt: skip
+    state = load_state(out)
+    assert {v: (e.status, e.run_id) for v, e in state.videos.items()} == {
+        "a": ("ok", "ray"), "b": ("requeued", "verify"), "c": ("failed", "ray")}
+    assert [e.finished_at[:10] for e in state.entries] == sorted(e.finished_at[:10] for e in state.entries)
+    assert len(state.entries) == 6
+    assert [str(p) for p in state.problems] == [
+        "ledgers/shard-0007.jsonl line 3: torn line (the run was interrupted while writing it); it is ignored"]
+    assert ledger_paths(out) == [ledger_path(out), shard_ledger_path(out, 0), shard_ledger_path(out, 7)]
+
+
+def test_an_exact_tie_goes_to_the_later_file_whatever_the_listing_order(tmp_path: Path):
+    same = "2026-01-02T00:00:00.000Z"
+    write(ledger_path(tmp_path), at(entry("a", "failed"), same))
+    write(shard_ledger_path(tmp_path, 3), at(entry("a"), same, "ray"))
+    write(shard_ledger_path(tmp_path, 12), at(entry("a", n=5), same, "ray12"))
+    assert load_state(tmp_path).videos["a"].run_id == "ray12"
+
+
+def test_a_folder_with_only_shard_ledgers_has_a_ledger(tmp_path: Path):
+    assert not has_ledger(tmp_path)
+    write(shard_ledger_path(tmp_path, 0), entry("a"))
+    assert has_ledger(tmp_path)
+    require_ledger(tmp_path)  # no error
+    assert set(load_state(tmp_path).videos) == {"a"}

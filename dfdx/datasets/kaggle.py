@@ -288,18 +288,9 @@ class KaggleDataset:
         Resumes a partial outfile through the client (Range + If-Range, its `.kaggle-partial` marker).
         Returns the URL the bytes came from (its name tells whether Kaggle wrapped the file in a zip).
         """
-        from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
-
-        request = ApiDownloadDatasetRequest()
-        request.owner_slug = self.owner
-        request.dataset_slug = self.name
-        if self.version is not None:
-            request.dataset_version_number = self.version
-        if file_name is not None:
-            request.file_name = file_name
         outfile.parent.mkdir(parents=True, exist_ok=True)
         with self.api.build_kaggle_client() as kaggle:
-            response = kaggle.datasets.dataset_api_client.download_dataset(request)
+            response = self._download_request(kaggle, file_name)
             try:
                 length = response.headers.get("Content-Length")
                 size = int(length) if length and length.isdigit() else None
@@ -333,3 +324,54 @@ class KaggleDataset:
             finally:
                 response.close()
             return str(response.url)
+
+    def _download_request(self, kaggle: Any, file_name: str | None) -> Any:
+        """The download RPC (answered with a redirect the client follows): the whole archive or one file."""
+        from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
+
+        request = ApiDownloadDatasetRequest()
+        request.owner_slug = self.owner
+        request.dataset_slug = self.name
+        if self.version is not None:
+            request.dataset_version_number = self.version
+        if file_name is not None:
+            request.file_name = file_name
+        return kaggle.datasets.dataset_api_client.download_dataset(request)
+
+
+class KaggleCompetition(KaggleDataset):
+    """The same, for a competition's data files (DFDC's `dfdc_train_part_N.zip`): one file per call,
+    resumed, one attempt (the caller retries). Kaggle answers 403 until the account accepted the
+    competition's rules on its page."""
+
+    def __init__(self, competition: str, settings: TransferSettings, api: Any = None) -> None:
+        self.slug = self.name = competition
+        self.owner, self.version = "", None
+        self.settings = settings
+        self.api = api if api is not None else load_kaggle_api()
+
+    def rejected_message(self, failure: Failure) -> str:
+        if failure.status == 403:
+            return (f"Kaggle refused the files of the competition {self.name} ({failure.reason}): open "
+                    f"https://www.kaggle.com/competitions/{self.name}/rules with this account and accept the "
+                    f"rules.\n{credentials_help()}")  # fmt: skip
+        return super().rejected_message(failure)
+
+    def list_page(self, page_token: str | None) -> tuple[list[RemoteFile], str]:
+        response = self.api.competition_list_files(self.name, page_token, LIST_PAGE_SIZE)
+        files = [RemoteFile(f.name, int(f.total_bytes or 0)) for f in response.files or [] if f and f.name]
+        return files, response.next_page_token or ""
+
+    def fetch(self, file_name: str | None, outfile: Path,
+              check_space: Callable[[int | None], None] | None = None) -> str:  # fmt: skip
+        if file_name is None:
+            raise UsageError(f"the competition {self.name} is fetched one file at a time: name the file")
+        return super().fetch(file_name, outfile, check_space)
+
+    def _download_request(self, kaggle: Any, file_name: str | None) -> Any:
+        from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFileRequest
+
+        request = ApiDownloadDataFileRequest()
+        request.competition_name = self.name
+        request.file_name = file_name or ""
+        return kaggle.competitions.competition_api_client.download_data_file(request)

@@ -48,9 +48,12 @@ class FailureCap(logging.Filter):
 
 
 @contextlib.contextmanager
-def file_logging(out: Path) -> Iterator[None]:
-    """Warnings and errors, each with its video, kept in OUTPUT/extraction.log (appended across runs)."""
-    handler = logging.FileHandler(out / LOG_NAME, encoding="utf-8")
+def file_logging(out: Path, path: Path | None = None) -> Iterator[None]:
+    """Warnings and errors, each with its video, kept in OUTPUT/extraction.log (appended across runs), or
+    in `path` (a Ray shard task's own log: one writer per file on a shared folder)."""
+    root = logging.getLogger("dfdx")
+    root.setLevel(logging.INFO)
+    handler = logging.FileHandler(path or out / LOG_NAME, encoding="utf-8", delay=path is not None)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("dfdx").addHandler(handler)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from dfdx.children import require_tools
-from dfdx.clock import utc_now
 from dfdx.config import Config
 from dfdx.datasets.discover import Video
 from dfdx.datasets.profiles import select_videos
@@ -36,7 +35,7 @@ from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
-from dfdx.run.resume import pending, relabelled, unlabelled_lines
+from dfdx.run.resume import prepare
 
 log = logging.getLogger("dfdx")
 
@@ -128,23 +127,8 @@ class LocalRunner:
             print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
         check_writable(self.out)
         with OutputLock(self.out), file_logging(self.out):
-            removed = remove_temp_files(self.out)
-            if removed:
-                log.warning("removed %d temp file(s) left by an interrupted run", removed)
-            ledger_state = load_state(self.out)
-            for problem in ledger_state.problems:
-                log.warning("%s", problem)
-            state = ledger_state.videos if cfg.extract.resume else {}
-            todo = pending(videos, state, settings.params, self.out, cfg.extract.retry_failed)
-            now = utc_now()
-            todo_set = {v.rel for v in todo}
-            notes = [*relabelled([v for v in videos if v.rel not in todo_set], ledger_state.videos,
-                                 settings.run_id, now),
-                     *unlabelled_lines(catalog.unlabelled, ledger_state.videos, settings.run_id, now)]  # fmt: skip
-            if catalog.unlabelled:
-                first = catalog.unlabelled[0]
-                log.warning("%d video file(s) have no label and are not extracted (e.g. %s: %s)",
-                            len(catalog.unlabelled), first.rel, first.reason)  # fmt: skip
+            prep = prepare(self.out, catalog, settings.params, cfg.extract, settings.run_id)
+            state, todo = prep.state, prep.todo
             self.stats.planned = len(todo)
             self.stats.skipped = len(videos) - len(todo)
             log.info(
@@ -157,7 +141,7 @@ class LocalRunner:
                 (self.out / category).mkdir(parents=True, exist_ok=True)
             ledger = LedgerWriter(ledger_path(self.out), sync_every_n=cfg.extract.batch_size)
             await ledger.open()
-            for line in notes:
+            for line in prep.notes:
                 await ledger.append(line)
             progress = Progress(len(todo), enabled=not cfg.quiet)
             self.scheduler = Scheduler(settings, self.tools, ledger, self.stats, progress)

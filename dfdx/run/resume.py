@@ -5,13 +5,19 @@ Shared by every runner, so a run resumed on another runner skips exactly the sam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dfdx.datasets.discover import Unlabelled, Video
-from dfdx.ledger import LedgerEntry
+from dfdx.clock import utc_now
+from dfdx.config import ExtractConfig
+from dfdx.datasets.discover import Catalog, Unlabelled, Video
+from dfdx.files import remove_temp_files
+from dfdx.ledger import LedgerEntry, LedgerWriter, ledger_path, load_state
+
+log = logging.getLogger("dfdx")
 
 
 def entry_is_done(entry: LedgerEntry | None, params: Mapping[str, Any], out: Path, retry_failed: bool) -> bool:
@@ -76,3 +82,49 @@ def unlabelled_lines(files: list[Unlabelled], state: Mapping[str, LedgerEntry], 
 
 def _same_category(entry: LedgerEntry | None, video: Video) -> bool:
     return entry is None or entry.category == video.category
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a run has to do, decided under the output folder's lock."""
+
+    state: Mapping[str, LedgerEntry]  # where the videos' previous entries come from ({} with --no-resume)
+    todo: list[Video]  # the videos still to extract
+    notes: list[LedgerEntry]  # lines to append before any work: relabelled videos, unlabelled files
+
+
+def prepare(out: Path, catalog: Catalog, params: Mapping[str, Mapping[str, Any]], x: ExtractConfig,
+            run_id: str) -> Prepared:  # fmt: skip
+    """What every runner does once it holds the output folder's lock: remove the temp files an
+    interrupted run left, fold the ledgers (their untrusted lines logged), apply the resume rule, and
+    note what changed without work: done videos whose labels the dataset's files now give otherwise,
+    and files the profile cannot label."""
+    removed = remove_temp_files(out)
+    if removed:
+        log.warning("removed %d temp file(s) left by an interrupted run", removed)
+    ledger_state = load_state(out)
+    for problem in ledger_state.problems:
+        log.warning("%s", problem)
+    state = ledger_state.videos if x.resume else {}
+    todo = pending(catalog.videos, state, params, out, x.retry_failed)
+    now, todo_set = utc_now(), {v.rel for v in todo}
+    notes = [*relabelled([v for v in catalog.videos if v.rel not in todo_set], ledger_state.videos, run_id, now),
+             *unlabelled_lines(catalog.unlabelled, ledger_state.videos, run_id, now)]  # fmt: skip
+    if catalog.unlabelled:
+        first = catalog.unlabelled[0]
+        log.warning("%d video file(s) have no label and are not extracted (e.g. %s: %s)",
+                    len(catalog.unlabelled), first.rel, first.reason)  # fmt: skip
+    return Prepared(state, todo, notes)
+
+
+async def append_notes(out: Path, notes: list[LedgerEntry]) -> None:
+    """Append a runner's notes to the output folder's main ledger (the driver's, on a cluster)."""
+    if not notes:
+        return
+    writer = LedgerWriter(ledger_path(out))
+    await writer.open()
+    try:
+        for line in notes:
+            await writer.append(line)
+    finally:
+        await writer.close()

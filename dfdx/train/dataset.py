@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdx.layout import SPLIT_NAMES, SPLITS_NAME
-from dfdx.ledger import ledger_path, load_state
+from dfdx.ledger import has_ledger, load_state
 
 DEFAULT_CLASS_TO_IDX = {"real": 0, "ai": 1}
 INSTALL_HINT = "pip install 'dfdx[torch]'"
@@ -74,7 +74,7 @@ class FrameDataset:
         self.transform = transform
         self.class_to_idx = dict(class_to_idx or DEFAULT_CLASS_TO_IDX)
         self.classes = sorted(self.class_to_idx, key=lambda c: (self.class_to_idx[c], c))
-        if not ledger_path(self.root).exists():
+        if not has_ledger(self.root):
             raise FileNotFoundError(f"no ledger in {str(self.root)!r}: run `dfdx extract --output-dir {self.root}`")
         done = [e for e in load_state(self.root).videos.values() if e.status == "ok"]
         unknown = sorted({e.category for e in done} - set(self.class_to_idx))

@@ -106,8 +106,12 @@ class FakeKaggle:
         key: str = "s3cret-key",
         token: str = "tok-123",
         page_cap: int = 4,
+        competition: str = "deepfake-detection-challenge",
+        competition_files: dict[str, bytes] | None = None,
     ) -> None:
         self.files = dict(files if files is not None else dfd_files())
+        self.competition = competition  # competition files: ListDataFiles / DownloadDataFile (DFDC's parts)
+        self.competition_files = dict(competition_files or {})
         self.owner = owner
         self.slug = slug
         self.username = username
@@ -244,6 +248,8 @@ class FakeKaggle:
             return self._json(h, hit, 200, {"active": active, "username": self.username if active else ""})
         if not self._authorized(h.headers.get("Authorization", "")):
             return self._json(h, hit, 401, {"code": 401, "message": "Unauthenticated: bad or missing credentials"})
+        if service == "competitions.CompetitionApiService":
+            return self._competition_rpc(h, hit, rpc, body)
         if service != "datasets.DatasetApiService":
             return self._json(h, hit, 404, {"code": 404, "message": f"no service {service}"})
         if (body.get("ownerSlug"), body.get("datasetSlug")) != (self.owner, self.slug):
@@ -252,25 +258,35 @@ class FakeKaggle:
             info = {"datasetSlug": self.slug, "ownerUser": self.owner, "title": "DFD (test copy)"}
             return self._json(h, hit, 200, {"info": {**info, "licenses": [{"name": "CC0-1.0"}]}})
         if rpc == "ListDatasetFiles":
-            return self._list(h, hit, body)
+            return self._list(h, hit, body, self.files, "datasetFiles")
         if rpc == "DownloadDataset":
             name = body.get("fileName")
             if name is not None and name not in self.files:
                 return self._json(h, hit, 404, {"code": 404, "message": f"file {name} not found"})
             if name is None:
-                token, served = "archive", f"{self.slug}.zip"
-            else:
-                token = hashlib.sha1(name.encode()).hexdigest()[:12]
-                served = name.rsplit("/", 1)[-1] + (".zip" if name in self.faults.wrap else "")
-            host = h.headers.get("Host") or self.url.removeprefix("http://")
-            location = f"http://{host}/storage/{token}/{quote(served)}?X-Goog-Signature=fake&X-Goog-Expires=600"
-            hit.status = 302
-            h.send_response(302)
-            h.send_header("Location", location)
-            h.send_header("Content-Length", "0")
-            h.end_headers()
-            return None
+                return self._redirect(h, hit, "archive", f"{self.slug}.zip")
+            return self._redirect(h, hit, hashlib.sha1(name.encode()).hexdigest()[:12],
+                                  name.rsplit("/", 1)[-1] + (".zip" if name in self.faults.wrap else ""))
         return self._json(h, hit, 404, {"code": 404, "message": f"no rpc {rpc}"})
+
+    def _competition_rpc(self, h: _Handler, hit: Hit, rpc: str, body: dict[str, Any]) -> None:
+        if body.get("competitionName") != self.competition:
+            return self._json(h, hit, 404, {"code": 404, "message": "Competition not found"})
+        if rpc == "ListDataFiles":
+            return self._list(h, hit, body, self.competition_files, "files")
+        name = body.get("fileName")
+        if rpc != "DownloadDataFile" or name not in self.competition_files:
+            return self._json(h, hit, 404, {"code": 404, "message": f"no rpc {rpc} / file {name}"})
+        return self._redirect(h, hit, hashlib.sha1(name.encode()).hexdigest()[:12], name.rsplit("/", 1)[-1])
+
+    def _redirect(self, h: _Handler, hit: Hit, token: str, served: str) -> None:
+        host = h.headers.get("Host") or self.url.removeprefix("http://")
+        location = f"http://{host}/storage/{token}/{quote(served)}?X-Goog-Signature=fake&X-Goog-Expires=600"
+        hit.status = 302
+        h.send_response(302)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
 
     def _authorized(self, header: str) -> bool:
         kind, _, value = header.partition(" ")
@@ -281,18 +297,18 @@ class FakeKaggle:
                 return False
         return kind == "Bearer" and value == self.token
 
-    def _list(self, h: _Handler, hit: Hit, body: dict[str, Any]) -> None:
-        names = sorted(self.files)
+    def _list(self, h: _Handler, hit: Hit, body: dict[str, Any], files: dict[str, bytes], key: str) -> None:
+        names = sorted(files)
         token = body.get("pageToken") or ""
         start = int(base64.urlsafe_b64decode(token).decode()) if token else 0
         size = min(int(body.get("pageSize") or 20), self.page_cap)
         page = names[start : start + size]
         out: dict[str, Any] = {
-            "datasetFiles": [
+            key: [
                 {
                     "ref": f"{self.dataset}/{n}",
                     "name": n,
-                    "totalBytes": len(self.files[n]),
+                    "totalBytes": len(files[n]),
                     "creationDate": "2020-03-02T10:00:00.000Z",
                 }
                 for n in page
@@ -322,7 +338,8 @@ class FakeKaggle:
         if m and m.group(1) == "archive":
             name = ARCHIVE
         elif m:
-            name = next((n for n in self.files if hashlib.sha1(n.encode()).hexdigest()[:12] == m.group(1)), None)
+            served = {**self.files, **self.competition_files}
+            name = next((n for n in served if hashlib.sha1(n.encode()).hexdigest()[:12] == m.group(1)), None)
         hit = self._record(Hit("get", name or path))
         if name is None:
             return self._json(h, hit, 404, {"code": 404, "message": "no such object"})
@@ -339,7 +356,7 @@ class FakeKaggle:
                 zf.writestr(zipfile.ZipInfo(name.rsplit("/", 1)[-1], ZIP_TIME), self.files[name])
             data = buf.getvalue()
         else:
-            data = self.files[name]
+            data = self.files[name] if name in self.files else self.competition_files[name]
         self._send_bytes(h, hit, name, data)
         return None
 

@@ -1,0 +1,303 @@
+"""`run.runner: ray`: the same extraction over a Ray cluster, sharded, resumable.
+
+The driver does what the local runner does before any work (select the videos, resolve the settings,
+fold every ledger, apply the resume rule), then cuts what is left into shards by a stable hash of each
+video's path (`dfdx.run.shards`) and submits one plain `@ray.remote` task per shard
+(`dfdx.run.ray_task.run_shard`: the local `Scheduler` and `extract_video` on the node, appending to
+the shard's own ledger). Ray retries a shard whose worker died (`max_retries`); the retry skips what
+its ledger already holds. The driver shows one progress bar for the whole cluster by following the
+shard ledgers on the shared folder, and writes the report from the folded ledgers at the end.
+
+Why plain tasks and not Ray Data: a shard is a unit that resumes by its own ledger, a video's failure
+is data, and Ray Data's `map_batches` aborts a run on the first failed block. Why the ledgers and not
+task results for progress: they are the truth the report is built from, and they survive the driver.
+
+The output folder (and the dataset) must be one folder every node sees at the same path; the driver
+checks it before any work: it writes a marker, a task on each node reads it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from dfdx.children import require_tools
+from dfdx.config import Config
+from dfdx.datasets.profiles import select_videos
+from dfdx.errors import ConfigError, SystemFault, UsageError
+from dfdx.extract.positions import balance_note
+from dfdx.extract.settings import resolve_settings, tool_versions
+from dfdx.extract.video import Tools
+from dfdx.files import check_writable, remove_temp_files, write_text_atomic
+from dfdx.layout import CLUSTER_MARKER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGERS_DIR
+from dfdx.ledger import LedgerEntry
+from dfdx.lock import OutputLock
+from dfdx.progress import Progress
+from dfdx.run import RunStats
+from dfdx.run.console import file_logging
+from dfdx.run.local import write_reports
+from dfdx.run.ray_task import ShardJob, ShardSummary, node_sees, run_shard
+from dfdx.run.resume import append_notes, prepare
+from dfdx.run.shards import make_shards, shard_count
+
+log = logging.getLogger("dfdx")
+
+RAY_INSTALL_HINT = "pip install 'dfdx[ray]' (or run with --runner local)"
+MAX_RETRIES = 3  # reruns of a shard whose worker or node died (Ray's default; a user error is never retried)
+LOCAL_OBJECT_STORE_BYTES = 128 * 1024 * 1024  # a Ray started here: only jobs and summaries cross it, not frames
+CONNECT_TIMEOUT_S = 5.0  # Ray itself waits ~35 s on an address that does not answer: ask first
+NODE_CHECK_TIMEOUT_S = 120.0
+POLL_S = 0.5
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"run.runner 'ray' needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
+    return ray
+
+
+class RayRunner:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir).absolute()
+        self.stats = RunStats()
+        self.ray: Any = None
+        self.refs: dict[Any, int] = {}  # ObjectRef → shard
+        self.stopping = False
+        self._owns_connection = False
+
+    async def run(self) -> RunStats:
+        cfg = self.cfg
+        ray = self.ray = import_ray()
+        require_tools("ffmpeg", "ffprobe")  # the driver records their versions; the nodes need them too
+        catalog = select_videos(cfg, announce=not cfg.quiet)
+        videos = catalog.videos
+        per_category = Counter(v.category for v in videos)
+        settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
+        await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
+        if cfg.extract.balance and not cfg.quiet:
+            print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
+        await asyncio.to_thread(self._connect)
+        try:
+            largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
+            if cfg.run.ray.cpus_per_task > largest:  # Ray would keep such a task waiting for ever
+                raise ConfigError(f"config key 'run.ray.cpus_per_task': {cfg.run.ray.cpus_per_task} is more than any "
+                                  f"node of the cluster has ({largest:g} CPUs)")  # fmt: skip
+            check_writable(self.out)
+            with OutputLock(self.out), file_logging(self.out):
+                await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
+                prep = prepare(self.out, catalog, settings.params, cfg.extract, settings.run_id)
+                state, todo = prep.state, prep.todo
+                await append_notes(self.out, prep.notes)
+                self.stats.planned, self.stats.skipped = len(todo), len(videos) - len(todo)
+                cpus = cfg.run.ray.cpus_per_task
+                shards = make_shards(todo, shard_count(cfg.run.ray.shards, ray.cluster_resources().get("CPU", 1),
+                                                       cpus, len(todo)))  # fmt: skip
+                log.info("run %s: %d videos selected, %d already done, %d to do in %d shards on %d node(s)",
+                         settings.run_id, len(videos), self.stats.skipped, len(todo), len(shards),
+                         len(_worker_nodes(ray)))  # fmt: skip
+                for category in {v.category for v in todo}:
+                    (self.out / category).mkdir(parents=True, exist_ok=True)
+                (self.out / SHARD_LEDGERS_DIR).mkdir(exist_ok=True)
+                task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
+                follow = ShardLedgers(self.out, settings.run_id)
+                progress = Progress(len(todo), enabled=not cfg.quiet)
+                task = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_shard)
+                try:
+                    for shard, shard_videos in shards.items():
+                        if self.stopping:
+                            break
+                        previous = {v.rel: state[v.rel] for v in shard_videos if v.rel in state and state[v.rel].frames}
+                        self.refs[task.remote(ShardJob(shard, tuple(shard_videos), previous, task_settings))] = shard
+                    await self._watch(follow, progress)
+                finally:
+                    progress.close()
+                    remove_temp_files(self.out)
+                if self.stats.fault is None and self.stats.stopped_by is None:
+                    self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html)
+        finally:
+            await asyncio.to_thread(self._disconnect)
+        return self.stats
+
+    def _connect(self) -> None:
+        # Without run.ray.address, Ray's own RAY_ADDRESS (set by `ray start` users, job submission) names the cluster.
+        ray, address = self.ray, self.cfg.run.ray.address or os.environ.get("RAY_ADDRESS") or None
+        logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's start-up chatter; errors still show
+        if ray.is_initialized():  # a notebook that connected already: use its cluster, leave it connected
+            return
+        options: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR)
+        if address is None:
+            # "local": a new Ray for this run, even where `ray start` left one running (Ray would join it)
+            options.update(address="local", num_cpus=self.cfg.workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                           include_dashboard=False)  # fmt: skip
+        else:
+            if "://" not in address and address != "auto":
+                require_reachable(address)
+            options.update(address=address)
+        try:
+            ray.init(**options)  # called in a thread, so Ray leaves the signal handlers of dfdx alone
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = "start Ray on this machine" if address is None else f"join the Ray cluster at {address!r}"
+            raise SystemFault(f"cannot {where}: {exc}") from None
+        self._owns_connection = True
+
+    def _disconnect(self) -> None:
+        if self._owns_connection:
+            self.ray.shutdown()  # a Ray this driver started goes with it, workers and their children too
+            self._owns_connection = False
+
+    async def _watch(self, follow: ShardLedgers, progress: Progress) -> None:
+        """Until every shard is done: follow the shard ledgers (the bar, the counts, the failures) and
+        collect each task's summary; a fault on any node stops the others."""
+        waiting = {asyncio.wrap_future(ref.future()): ref for ref in self.refs}
+        while waiting:
+            done, _ = await asyncio.wait(waiting, timeout=POLL_S)
+            self._count(follow.poll(), progress)
+            for future in done:
+                shard = self.refs[waiting.pop(future)]
+                try:
+                    summary: ShardSummary = future.result()
+                except Exception as exc:
+                    if not self.stopping:
+                        self._fail(f"shard {shard} could not finish: {_short(exc)}")
+                    continue
+                if summary.fault is not None:
+                    self._fail(f"on {summary.host} (shard {shard}): {summary.fault}")
+        self._count(follow.poll(), progress)
+
+    def _count(self, entries: list[LedgerEntry], progress: Progress) -> None:
+        for entry in entries:
+            ok = entry.status == "ok"
+            self.stats.ok += ok
+            self.stats.failed += not ok
+            self.stats.frames += len(entry.frames)
+            self.stats.bytes += sum(f.bytes for f in entry.frames)
+            progress.update(ok, len(entry.frames))
+            if not ok:
+                log.warning("failed: %s: %s", entry.video, entry.error, extra={"video_failure": True})
+
+    def _fail(self, fault: str) -> None:
+        if self.stats.fault is None:
+            self.stats.fault = fault
+        self._cancel_all()
+
+    def _cancel_all(self) -> None:
+        """Kill every shard still running (force: the worker dies, and its ffmpeg children with it)."""
+        self.stopping = True
+        for ref in list(self.refs):
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref, force=True)
+
+    def stop(self, sig: signal.Signals | None = None) -> None:
+        if sig is not None and self.stats.stopped_by is None:
+            self.stats.stopped_by = sig
+        self._cancel_all()
+
+    def abort(self) -> None:
+        self._cancel_all()
+        remove_temp_files(self.out)
+
+
+class ShardLedgers:
+    """The lines the shard tasks of one run append to their ledgers, read as they come (only whole
+    lines; a line a killed worker left torn is never whole, and its video is redone by the retry)."""
+
+    def __init__(self, out: Path, run_id: str) -> None:
+        self.folder = out / SHARD_LEDGERS_DIR
+        self.run_id = run_id
+        self.offsets = {p: p.stat().st_size for p in self._files()}  # earlier runs' lines are not news
+        self.seen: set[str] = set()
+
+    def _files(self) -> list[Path]:
+        return sorted(self.folder.glob(SHARD_LEDGER_GLOB)) if self.folder.is_dir() else []
+
+    def poll(self) -> list[LedgerEntry]:
+        new: list[LedgerEntry] = []
+        for path in self._files():
+            start = self.offsets.get(path, 0)
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read()
+            whole = data[: data.rfind(b"\n") + 1]
+            self.offsets[path] = start + len(whole)
+            for line in whole.splitlines():
+                try:
+                    entry = LedgerEntry.from_dict(json.loads(line))
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue
+                if entry.run_id == self.run_id and entry.video not in self.seen:
+                    self.seen.add(entry.video)
+                    new.append(entry)
+        return new
+
+
+def require_reachable(address: str) -> None:
+    """Fail in seconds, with a message, when nothing answers at host:port."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"config key 'run.ray.address': {address!r} is not host:port, 'auto' or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SystemFault(f"the Ray cluster at {address!r} does not answer ({reason}): start it with "
+                          "`ray start --head` on its head node, or fix run.ray.address") from None  # fmt: skip
+
+
+def _worker_nodes(ray: Any) -> list[dict[str, Any]]:
+    """The live nodes that can run a shard (a head started with --num-cpus 0 cannot)."""
+    return [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+
+
+def check_shared_folder(ray: Any, out: Path, dataset_root: Path) -> None:
+    """Every node that may run a shard must see this output folder (a marker with a fresh token, read by
+    a task pinned to each node) and the dataset folder, at the same paths."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = uuid.uuid4().hex
+    marker = out / CLUSTER_MARKER_NAME
+    write_text_atomic(marker, token)
+    nodes = _worker_nodes(ray)
+    check = ray.remote(num_cpus=0, max_retries=MAX_RETRIES)(node_sees)
+    try:
+        refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(str(out), str(dataset_root)) for n in nodes]  # fmt: skip
+        seen = ray.get(refs, timeout=NODE_CHECK_TIMEOUT_S)
+    except Exception as exc:
+        raise SystemFault(f"could not check that every Ray node sees {str(out)!r}: {_short(exc)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            marker.unlink()
+    blind = [f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]}): {why}"
+             for n, (text, has_dataset) in zip(nodes, seen, strict=True)
+             for why in [_blind_reason(text, token, has_dataset, out, dataset_root)] if why]  # fmt: skip
+    if blind:
+        raise SystemFault("the output folder must be one folder every node sees at the same path (a shared "
+                          "filesystem such as NFS); " + "; ".join(blind))  # fmt: skip
+
+
+def _blind_reason(text: str | None, token: str, has_dataset: bool, out: Path, root: Path) -> str:
+    if text != token:
+        return f"sees another folder at {str(out)!r} (the driver's marker is not there)"
+    if not has_dataset:
+        return f"does not see the dataset folder {str(root)!r}"
+    return ""
+
+
+def _short(exc: BaseException) -> str:
+    """A Ray error's first line (its full text repeats the remote traceback)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -1,0 +1,46 @@
+"""Sharding is pure and stable: the same videos make the same shards on every run, in any order."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dfdx.datasets.discover import Video
+from dfdx.run.shards import SHARDS_PER_SLOT, make_shards, shard_count, shard_of
+
+
+def video(rel: str) -> Video:
+    return Video(path=Path("/data") / rel, rel=rel, category="ai")
+
+
+def test_shard_of_is_sha256_of_the_relative_path():
+    rel = "DFD_manipulated_sequences/01_02__exit__AAAA.mp4"
+    assert shard_of(rel, 7) == int.from_bytes(hashlib.sha256(rel.encode()).digest()[:8], "big") % 7
+    assert shard_of("x.mp4", 1) == 0
+
+
+@given(rels=st.lists(st.text(min_size=1, max_size=20), unique=True, max_size=40), shards=st.integers(1, 9),
+       data=st.data())  # fmt: skip
+def test_shards_do_not_depend_on_listing_order_and_lose_nothing(rels, shards, data):
+    videos = [video(r) for r in rels]
+    shuffled = data.draw(st.permutations(videos))
+    a, b = make_shards(videos, shards), make_shards(shuffled, shards)
+    assert {k: set(v) for k, v in a.items()} == {k: set(v) for k, v in b.items()}
+    assert sorted(v.rel for vs in a.values() for v in vs) == sorted(rels)
+    assert all(vs and 0 <= k < shards for k, vs in a.items())
+    assert all(shard_of(v.rel, shards) == k for k, vs in a.items() for v in vs)
+
+
+def test_an_undecodable_name_has_a_shard():
+    assert 0 <= shard_of("bad-\udcff.mp4", 5) < 5
+
+
+def test_shard_count():
+    assert shard_count(None, cluster_cpus=16, cpus_per_task=2, videos=10_000) == SHARDS_PER_SLOT * 8
+    assert shard_count(None, cluster_cpus=16, cpus_per_task=2, videos=5) == 5  # never an empty task
+    assert shard_count(None, cluster_cpus=1, cpus_per_task=4, videos=100) == SHARDS_PER_SLOT  # one slot at least
+    assert shard_count(50, cluster_cpus=2, cpus_per_task=1, videos=100) == 50
+    assert shard_count(3, cluster_cpus=2, cpus_per_task=1, videos=0) == 1
