@@ -38,6 +38,9 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                       "help": "ffmpeg: one ffmpeg CLI child per seek (default); pyav: long-lived PyAV "
                                               "workers that skip non-reference frames, faster (pip install "
                                               "'dfdx[pyav]')"}),
+    "--crop": ("extract.crop", {"choices": CHOICES["extract.crop"],
+                                "help": "none: whole frames (default); face: the face of each frame, cropped "
+                                        "(extract.face in config.yaml; pip install 'dfdx[faces]')"}),
     "--timeout": ("extract.timeout_s", {"type": float, "metavar": "S",
                                         "help": "kill one ffmpeg/ffprobe after S seconds (default: 300)"}),
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
