@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from dfdx.errors import SystemFault
+from dfdx.layout import PREVIEWS_DIR
 
 TEMP_PREFIX = ".dfdx-tmp-"
 
@@ -31,10 +32,11 @@ def check_writable(folder: Path) -> None:
 
 
 def remove_temp_files(out: Path) -> int:
-    """Temp files an interrupted run left in the output folder or its sub-folders; never part of the
-    dataset. Returns how many were removed."""
+    """Temp files an interrupted run left in the output folder, its sub-folders or the face crops'
+    previews; never part of the dataset. Returns how many were removed."""
     removed = 0
-    for folder in [out, *(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []:
+    folders = [out, *(p for p in out.iterdir() if p.is_dir()), out / PREVIEWS_DIR] if out.is_dir() else []
+    for folder in folders:
         for tmp in folder.glob(f"{TEMP_PREFIX}*"):
             with contextlib.suppress(OSError):
                 tmp.unlink()

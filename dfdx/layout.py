@@ -17,6 +17,7 @@ REPORT_NAME = "extraction_report.json"
 LOG_NAME = "extraction.log"
 HTML_NAME = "report.html"
 ASSETS_DIR = "report_assets"  # thumbnails of the HTML report: not frames
+PREVIEWS_DIR = f"{ASSETS_DIR}/previews"  # `crop: face`: each video's full frame, small, for the report's boxes
 VERIFY_NAME = "verification_report.json"
 SPLITS_NAME = "splits.json"
 METADATA_NAME = "metadata.jsonl"  # what the Hugging Face imagefolder loader reads beside the frames

@@ -54,6 +54,7 @@ class FrameEntry:
     size_px: list[int] | None = None  # the image's [width, height] when it is not the whole frame
     miss: str | None = None  # why the target frame gave no face, when this image is a fallback
     fallback: str | None = None  # "full": the whole target frame; "nearest": the nearest frame with a face
+    preview: str | None = None  # a small copy of the full frame this crop was cut from (report.html)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,15 @@ def face_video_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     return make
 
 
+@pytest.fixture(scope="session")
+def face_output(tmp_path_factory: pytest.TempPathFactory, face_video_cache: Callable[..., Path],
+                video_cache: Callable[..., Path]) -> Path:
+    """An output folder of `dfdx extract --crop face` (tests/faces.py: make_face_output); read-only."""
+    from tests.faces import make_face_output
+
+    return make_face_output(tmp_path_factory.mktemp("face-output"), face_video_cache, video_cache)
+
+
 @pytest.fixture
 def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., Path]:
     """add(rel, source) copies (or writes bytes to) tmp/dataset/rel; returns the dataset root."""

@@ -168,3 +168,24 @@ def read_bar_in_crop(out: Path, frame: Any, bar: tuple[int, int, int, int]) -> i
     bx, by, bw, bh = bar
     x0, y0 = round((bx - cx) * sx), round((by - cy) * sy)
     return read_index_luma(luma[y0 : y0 + round(bh * sy), x0 : x0 + round(bw * sx)])
+
+
+# The output folder the report, verify, split and Dataset tests read: real = one face (LARGE) and two faces
+# side by side; ai = a face-free video (every target a miss).
+ONE = Placement(700, 100, 6.0)
+TWO = (Placement(100, 300, 3.0), Placement(1000, 150, 5.0))
+
+
+def make_face_output(folder: Path, make_face: Any, make_plain: Any) -> Path:
+    from tests.conftest import FAKE, REAL, run_dfdx
+
+    root, out = folder / "dataset", folder / "out"
+    for rel, src in ((f"{REAL}/01__one.mp4", make_face("one.mp4", [ONE])),
+                     (f"{REAL}/02__two.mp4", make_face("two.mp4", list(TWO))),
+                     (f"{FAKE}/01_02__bars__ABCDEFGH.mp4", make_plain("bars1080.mp4", frames=25, size=(1920, 1080)))):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(src.read_bytes())
+    done = run_dfdx("extract", "--dataset-path", str(root), "--output-dir", str(out), "--crop", "face",
+                    "--num-workers", "2", timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out

@@ -32,3 +32,17 @@ class Frame:
         u = buf[w * h : w * h + cw * ch].reshape(ch, cw)
         v = buf[w * h + cw * ch :].reshape(ch, cw)
         return y, u, v
+
+
+def shrink(frame: Frame, factor: int) -> Frame:
+    """The frame `factor` times smaller on each side (block means, even size): a cheap preview."""
+    if factor <= 1:
+        return frame
+    w, h = max(2, frame.width // (2 * factor) * 2), max(2, frame.height // (2 * factor) * 2)
+    if frame.width < w * factor or frame.height < h * factor:
+        return frame
+    planes = []
+    for plane, (pw, ph) in zip(frame.planes(), [(w, h), (w // 2, h // 2), (w // 2, h // 2)], strict=True):
+        block = plane[: ph * factor, : pw * factor].reshape(ph, factor, pw, factor)
+        planes.append(block.mean(axis=(1, 3)).round().astype(np.uint8).tobytes())
+    return Frame(w, h, b"".join(planes))

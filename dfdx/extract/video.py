@@ -24,16 +24,18 @@ from dfdx.errors import SystemFault
 from dfdx.extract.decoders import Decoder, open_decoder
 from dfdx.extract.decoders.base import DecodeError
 from dfdx.extract.encoders import Encoder, open_encoder
-from dfdx.extract.frame import Frame
+from dfdx.extract.frame import Frame, shrink
 from dfdx.extract.misses import Placed, place_outputs
 from dfdx.extract.plan import Plan, frame_filename, make_plan
 from dfdx.extract.probe import ProbeError, VideoInfo, probe
 from dfdx.extract.settings import ExtractSettings
 from dfdx.extract.transforms import Output, Transform, open_transform
 from dfdx.extract.write import write_files
+from dfdx.layout import PREVIEWS_DIR
 from dfdx.ledger import FrameEntry, LedgerEntry, MissEntry
 
 log = logging.getLogger("dfdx")
+PREVIEW_WIDTH = 480  # at most, for the full frame a face crop came from (report.html draws its box on it)
 
 
 class NotAVideo(Exception):
@@ -78,7 +80,7 @@ async def extract_video(video: Video, settings: ExtractSettings, tools: Tools,
         entry = LedgerEntry(status="ok", frames=frames, finished_at=utc_now(),
                             elapsed_s=round(time.monotonic() - t0, 3), **facts, **base)  # fmt: skip
         if previous is not None:
-            _remove_stale(settings.output_dir, previous, keep={f.path for f in frames})
+            _remove_stale(settings.output_dir, previous, keep={f.path for f in frames} | {f.preview for f in frames})
     except (ProbeError, DecodeError, ChildTimeout, NotAVideo) as exc:
         _check_dataset_still_there(settings.dataset_root, video)
         if previous is not None:  # its old frames would be orphans next to a failed entry
@@ -108,9 +110,14 @@ async def _extract(video: Video, settings: ExtractSettings, tools: Tools) -> tup
             name = frame_filename(video.category, video.name, video.video_id, p.target.number, encoder.extension,
                                   output.suffix)  # fmt: skip
             files.append((p, output, folder / name))
-    sizes = await write_files([(dest, partial(encoder.encode, output.frame)) for _, output, dest in files])
-    frames = [_frame_entry(settings.output_dir, info, p, output, dest, size)
-              for (p, output, dest), size in zip(files, sizes, strict=True)]  # fmt: skip
+    writes = [(dest, partial(encoder.encode, output.frame)) for _, output, dest in files]
+    preview = _preview(video, settings, encoder.extension, placed, decoded)
+    if preview is not None:
+        preview[1].parent.mkdir(parents=True, exist_ok=True)
+        writes.append((preview[1], partial(encoder.encode, preview[2])))
+    sizes = await write_files(writes)
+    frames = [_frame_entry(settings.output_dir, info, p, output, dest, size, preview)
+              for (p, output, dest), size in zip(files, sizes[: len(files)], strict=True)]  # fmt: skip
     misses = [MissEntry(index=p.target.number, position=float(p.target.position),
                         target_s=round(float(p.target.target_s), 6), pts_s=_pts_s(info, p.target.frame),
                         reason=p.miss.reason, faces=p.miss.faces)
@@ -134,7 +141,22 @@ def _pts_s(info: VideoInfo, frame: int) -> float:
     return round(float(info.grid.pts[frame] * info.time_base), 6)
 
 
-def _frame_entry(out: Path, info: VideoInfo, p: Placed, output: Output, dest: Path, size: int) -> FrameEntry:
+def _preview(video: Video, settings: ExtractSettings, extension: str, placed: list[Placed],
+             decoded: dict[int, Frame]) -> tuple[int, Path, Frame] | None:
+    """A face crop's full frame, small, for report.html to draw the box on (the full frame is not on
+    disk otherwise, and the report must not need the dataset): the middle target that gave a face of
+    its own. (target number, where it goes, the frame)"""
+    with_face = [p for p in placed if p.miss is None and any(o.face is not None for o in p.outputs)]
+    if not with_face:
+        return None
+    p = with_face[len(with_face) // 2]
+    name = frame_filename(video.category, video.name, video.video_id, p.target.number, extension)
+    frame = decoded[p.frame]
+    return p.target.number, settings.output_dir / PREVIEWS_DIR / name, shrink(frame, -(-frame.width // PREVIEW_WIDTH))
+
+
+def _frame_entry(out: Path, info: VideoInfo, p: Placed, output: Output, dest: Path, size: int,
+                 preview: tuple[int, Path, Frame] | None) -> FrameEntry:
     face = output.face
     return FrameEntry(
         path=dest.relative_to(out).as_posix(),
@@ -150,15 +172,17 @@ def _frame_entry(out: Path, info: VideoInfo, p: Placed, output: Output, dest: Pa
         size_px=[output.frame.width, output.frame.height] if face else None,
         miss=p.miss.reason if p.miss else None,
         fallback=p.fallback,
+        preview=preview[1].relative_to(out).as_posix() if preview and preview[0] == p.target.number else None,
     )
 
 
 def _remove_stale(out: Path, previous: LedgerEntry, keep: set[str]) -> None:
-    """Frames an earlier run wrote under other params (e.g. more positions) that this run did not."""
-    for frame in previous.frames:
-        if frame.path not in keep:
+    """Frames (and previews) an earlier run wrote under other params (e.g. more positions) that this run
+    did not."""
+    for path in {f.path for f in previous.frames} | {f.preview for f in previous.frames if f.preview}:
+        if path not in keep:
             with contextlib.suppress(OSError):
-                (out / frame.path).unlink()
+                (out / path).unlink()
 
 
 def _check_dataset_still_there(root: Path, video: Video) -> None:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import simplejpeg
 
 from dfdx.files import write_text_atomic
@@ -30,13 +31,14 @@ from dfdx.ledger import LedgerEntry, load_state
 THUMBS_PER_CATEGORY = 24
 FINDINGS_SHOWN = 48
 THUMB_WIDTH = 160
+BOXED_PER_CATEGORY = 6
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .sheet{display:flex;flex-wrap:wrap;gap:8px}.sheet figure{margin:0;width:160px}
-.sheet img{width:160px;display:block;background:#eee}
+.sheet img{width:160px;display:block;background:#eee}.boxes figure,.boxes img{width:320px}
 figcaption{font-size:11px;word-break:break-all;color:#555}.charts{display:flex;flex-wrap:wrap;gap:24px}
 .bad{color:#a00}.flag{color:#a60}
 """
@@ -86,7 +88,9 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
     }
     findings = (verification or {}).get("findings", [])[:FINDINGS_SHOWN]
     wanted = {f.path for shown in sheets.values() for _, f in shown} | {f["path"] for f in findings}
-    thumbs = _make_thumbnails(out, assets, wanted)
+    boxed = {cat: _boxed_previews(out, assets, items) for cat, items in sorted(ok_by_category.items())}
+    thumbs = _make_thumbnails(out, assets, wanted, keep={src.rsplit("/", 1)[1] for b in boxed.values()
+                                                         for src, _ in b})  # fmt: skip
 
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -101,6 +105,10 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
         for video, frame in shown:
             parts.append(_figure(thumbs.get(frame.path), f"{video} @ {frame.position:.3f}"))
         parts.append("</div>")
+    for cat, shown in boxed.items():
+        if shown:
+            parts.append(f"<h2>Face boxes: {_e(cat)} (full frames, the detector's box in red)</h2>")
+            parts.append('<div class="sheet boxes">' + "".join(_figure(src, cap) for src, cap in shown) + "</div>")
     parts.append(_splits_section(splits))
     parts.append(_failures_section(report))
     parts.append(_verification_section(verification, findings, thumbs))
@@ -108,17 +116,49 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None) -> Path:
     return write_text_atomic(out / HTML_NAME, "\n".join(parts))
 
 
-def _make_thumbnails(out: Path, assets: Path, frame_paths: set[str]) -> dict[str, str]:
-    """Generate the thumbnails in a thread pool; remove ones no page refers to any more."""
+def _make_thumbnails(out: Path, assets: Path, frame_paths: set[str], keep: set[str] | None = None) -> dict[str, str]:
+    """Generate the thumbnails in a thread pool; remove ones no page refers to any more (`keep`: other
+    assets the page refers to)."""
     names = {p: thumbnail_name(p) for p in frame_paths}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         made = list(pool.map(lambda p: make_thumbnail(out / p, assets / names[p]), sorted(names)))
     thumbs = {p: f"{ASSETS_DIR}/{names[p]}" for p, ok in zip(sorted(names), made, strict=True) if ok}
-    keep = set(names.values())
+    keep = set(names.values()) | (keep or set())
     for old in assets.glob("*.jpg"):
         if old.name not in keep:
             old.unlink(missing_ok=True)
     return thumbs
+
+
+def _boxed_previews(out: Path, assets: Path, entries: list[LedgerEntry]) -> list[tuple[str, str]]:
+    """`crop: face`: a few full frames (the previews written at extraction) with each face box drawn."""
+    shown = []
+    for entry in sample_videos([e for e in entries if any(f.preview for f in e.frames)], BOXED_PER_CATEGORY):
+        frames = [f for f in entry.frames if f.preview and f.box]
+        name = "box-" + thumbnail_name(frames[0].preview or "") if frames else ""
+        if frames and draw_boxes(out / (frames[0].preview or ""), assets / name, entry, frames):
+            caption = f"{entry.video} @ {frames[0].pts_s:.3f} s: " + ", ".join(f"{f.box}" for f in frames)
+            shown.append((f"{ASSETS_DIR}/{name}", caption))
+    return shown
+
+
+def draw_boxes(source: Path, dest: Path, entry: LedgerEntry, frames: list[Any]) -> bool:
+    """The preview with each frame's box (source pixels, scaled to the preview) outlined in red."""
+    try:
+        image = np.array(simplejpeg.decode_jpeg(source.read_bytes(), colorspace="RGB"))
+    except (OSError, ValueError):
+        return False
+    ph, pw = image.shape[:2]
+    sx, sy = pw / (entry.width or pw), ph / (entry.height or ph)
+    for f in frames:
+        x, y, w, h = f.box
+        x0, y0 = max(0, round(x * sx)), max(0, round(y * sy))
+        x1, y1 = min(pw - 1, round((x + w) * sx)), min(ph - 1, round((y + h) * sy))
+        for ys, xs in ((slice(y0, y0 + 2), slice(x0, x1 + 1)), (slice(y1 - 1, y1 + 1), slice(x0, x1 + 1)),
+                       (slice(y0, y1 + 1), slice(x0, x0 + 2)), (slice(y0, y1 + 1), slice(x1 - 1, x1 + 1))):
+            image[ys, xs] = (255, 0, 0)
+    dest.write_bytes(simplejpeg.encode_jpeg(image, quality=85, colorspace="RGB"))
+    return True
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:

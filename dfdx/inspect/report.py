@@ -36,6 +36,7 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
     resolutions: Counter[str] = Counter()
     codecs: Counter[str] = Counter()
     params: dict[str, dict[str, Any]] = {}
+    faces: dict[str, Counter[str]] = defaultdict(Counter)
     for entry in state.values():
         videos[entry.category]["videos"] += 1
         videos[entry.category][entry.status] += 1
@@ -47,6 +48,8 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
             resolutions[f"{entry.width}x{entry.height}"] += 1
             codecs[entry.codec or "unknown"] += 1
             params[entry.category] = entry.params
+            if (entry.params.get("transform") or {}).get("crop") == "face":
+                faces[entry.category].update(face_counts(entry))
         else:
             failures[reason_group(entry.error)].append(entry.video)
     total = sum(c["videos"] for c in videos.values())
@@ -84,9 +87,29 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
         "resolutions": dict(resolutions.most_common()),
         "codecs": dict(codecs.most_common()),
         "params": params,
+        "faces": {cat: dict(sorted(c.items())) for cat, c in sorted(faces.items())},
         "versions": latest.versions if latest else {},
         "ledger": {"lines": len(entries), "problems": [str(p) for p in problems]},
     }
+
+
+def face_counts(entry: LedgerEntry) -> Counter[str]:
+    """`crop: face`: target frames with a face of their own, and without (each reason counted), the
+    fallbacks written for those, and the images."""
+    c: Counter[str] = Counter()
+    targets = {f.index: f for f in entry.frames}
+    for f in targets.values():
+        c["with_face" if f.miss is None else "without_face"] += 1
+        if f.miss is not None:
+            c[f"reason: {f.miss}"] += 1
+            c[f"fallback: {f.fallback}"] += 1
+    for m in entry.misses:
+        c["without_face"] += 1
+        c[f"reason: {m.reason}"] += 1
+    c["with_face"] += 0
+    c["without_face"] += 0
+    c["crops"] += sum(f.box is not None for f in entry.frames)
+    return c
 
 
 def _wall_time(entries: list[LedgerEntry]) -> float:
@@ -132,6 +155,10 @@ def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
     if timing["videos_per_s"]:
         lines.append(f"  speed : {timing['videos_per_s']} videos/s, {timing['frames_per_s']} frames/s "
                      f"over {timing['wall_s']} s")  # fmt: skip
+    for cat, c in r.get("faces", {}).items():
+        reasons = ", ".join(f"{k.split(': ', 1)[1]}: {n}" for k, n in c.items() if k.startswith("reason: "))
+        lines.append(f"  {cat:>6}: {c['with_face']} target frames with a face, {c['without_face']} without"
+                     + (f" ({reasons})" if reasons else ""))  # fmt: skip
     for failure in r["failures"][:5]:
         lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
     lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")

@@ -196,7 +196,8 @@ def write_splits(out: Path, ratios: tuple[float, ...], seed: int, mode: str = "a
 
 
 def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str | None]) -> list[str]:
-    """One line per frame of a complete video: file_name (relative to OUT), label, category, video, split."""
+    """One line per frame of a complete video: file_name (relative to OUT), label, category, video, split,
+    and for a face crop its box [x, y, w, h] in source pixels."""
     lines = []
     for video, e in sorted(state.items()):
         if e.status != "ok":
@@ -204,6 +205,8 @@ def metadata_lines(state: dict[str, LedgerEntry], video_split: dict[str, str | N
         for frame in e.frames:
             row = {"file_name": frame.path, "label": LABELS.get(e.category, e.category), "category": e.category,
                    "video": video, "split": video_split.get(video)}  # fmt: skip
+            if frame.box is not None:  # `crop: face`: where the face is in the video's displayed frame
+                row["box"] = frame.box
             lines.append(json.dumps(row, sort_keys=True) + "\n")
     return lines
 
