@@ -140,3 +140,12 @@ def test_split_command_on_a_real_extraction(tmp_path, dataset, video_cache):
     assert run_dfdx("split", "--output-dir", str(tmp_path / "none")).returncode == 2
     bad = run_dfdx("split", "--output-dir", str(out), "--ratios", "0.5,0.5")
     assert bad.returncode == 2 and "split.ratios" in bad.stderr
+
+
+def test_metadata_lines_carry_a_face_crops_box(face_output):
+    from dfdx.ledger import load_state
+    from dfdx.train.splits import metadata_lines
+
+    rows = [json.loads(line) for line in metadata_lines(load_state(face_output).videos, {})]
+    boxes = {f["path"]: f["box"] for e in ledger_lines(face_output) for f in e["frames"]}
+    assert len(rows) == 6 and {r["file_name"]: r["box"] for r in rows} == boxes
