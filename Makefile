@@ -77,6 +77,7 @@ run: deps
 bench: deps
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/faces.py
 
 clean:
 	rm -rf demo .pytest_cache .ruff_cache
