@@ -205,3 +205,25 @@ def test_face_options_are_validated_with_their_key(key, value, message):
     with pytest.raises(ConfigError) as caught:
         load_config(None, {key: value})
     assert message in str(caught.value)
+
+
+def test_detector_processes_are_replaced_and_a_backlog_never_stalls(monkeypatch):
+    """The leak's remedy: after RECYCLE_EVERY × workers calls the pool is retired (its queued calls still
+    finish) and a new one takes over. 24 calls queued at once, as many videos' frames are in a run."""
+    import asyncio
+
+    from dfdx.extract.transforms import face
+
+    monkeypatch.setattr(face, "RECYCLE_EVERY", 3)
+    crop = face.FaceCrop(load_config(None, {"extract.crop": "face"}).extract, workers=2)
+    frame = Frame(64, 48, bytes(frame_bytes(64, 48)))
+
+    async def go():
+        try:
+            return await asyncio.gather(*(crop.detect(frame) for _ in range(24)))
+        finally:
+            await crop.close()
+
+    found = asyncio.run(go())
+    assert len(found) == 24 and all(f.boxes == () for f in found)
+    assert len({f.pid for f in found}) >= 4  # 24 calls, at most 6 per pool of 2: several generations
