@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -130,7 +131,8 @@ def main() -> int:
               "detect_ms_per_frame": {"median": round(statistics.median(ms), 1), "p90": round(p90, 1),
                                       "frames": len(ms), "frame": "1920x1080, shrunk to 640x360"},
               "recycle_every": RECYCLE_EVERY, "rss_recycled": trace, "rss_unrecycled": unrecycled,
-              "trace_s": round(trace_s, 1)}  # fmt: skip
+              "trace_s": round(trace_s, 1), "cores": os.cpu_count(),
+              "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "faces-latest.json").write_text(json.dumps(result, indent=2) + "\n")
     print(report(result))
@@ -139,7 +141,8 @@ def main() -> int:
 
 def report(r: dict[str, Any]) -> str:
     t = r["throughput"]
-    lines = ["face crops (12 s 1080p videos with a real face, 3 frames each, default workers)",
+    lines = [f"face crops (12 s 1080p videos with a real face, 3 frames each, default workers; {r['cores']} cores, "
+             f"load average {r['load_avg_1_5_15']} at the end: other work on the machine inflates every figure)",
              f"  plain extraction : {t['plain']['videos_per_s']} videos/s ({t['plain']['wall_s']} s)",
              f"  --crop face      : {t['crop face']['videos_per_s']} videos/s ({t['crop face']['wall_s']} s)",
              f"  detection        : {r['detect_ms_per_frame']['median']} ms/frame median "
