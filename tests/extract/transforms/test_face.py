@@ -126,8 +126,9 @@ def test_two_faces_all_gives_both_largest_gives_the_bigger(tmp_path, face_video_
 
 @pytest.fixture(scope="module")
 def faceless(tmp_path_factory):
-    """testsrc2 at 1080p: colour bars and a counter, no face."""
-    return make_video(tmp_path_factory.mktemp("faceless") / "bars.mp4", frames=25, size=(1920, 1080))
+    """testsrc2 (colour bars, a counter, the index bar), no face; small, as `nearest` decodes and searches
+    the whole ±0.5 s around each target."""
+    return make_video(tmp_path_factory.mktemp("faceless") / "bars.mp4", frames=25, size=(640, 360))
 
 
 def test_a_video_without_faces_is_ok_with_every_frame_a_miss(tmp_path, faceless):
