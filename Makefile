@@ -85,6 +85,7 @@ bench: deps
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench,ray]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ray_bench.py
+	$(BIN)/python benchmarks/faces.py
 
 clean:
 	rm -rf demo .pytest_cache .ruff_cache

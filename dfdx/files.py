@@ -34,7 +34,8 @@ def remove_temp_files(out: Path) -> int:
     """Temp files an interrupted run left in the output folder or its sub-folders; never part of the
     dataset. Returns how many were removed."""
     removed = 0
-    for folder in [out, *(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []:
+    folders = [out, *(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []
+    for folder in folders:
         for tmp in folder.glob(f"{TEMP_PREFIX}*"):
             with contextlib.suppress(OSError):
                 tmp.unlink()

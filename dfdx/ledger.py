@@ -45,8 +45,28 @@ class FrameEntry:
     index: int  # 1-based
     position: float
     target_s: float
-    pts_s: float
+    pts_s: float  # of the frame the image shows (with `fallback: nearest`, not the target's)
     bytes: int
+    # `crop: face` (None otherwise), in source pixels of the displayed frame (after rotation):
+    box: list[int] | None = None  # the face box [x, y, w, h], margin-free
+    score: float | None = None  # the detector's confidence, 0..1
+    faces: int | None = None  # faces found in that frame
+    crop: list[int] | None = None  # the region the image shows [x, y, w, h], before resizing
+    size_px: list[int] | None = None  # the image's [width, height] when it is not the whole frame
+    miss: str | None = None  # why the target frame gave no face, when this image is a fallback
+    fallback: str | None = None  # "full": the whole target frame; "nearest": the nearest frame with a face
+
+
+@dataclass(frozen=True, slots=True)
+class MissEntry:
+    """A target frame that gave no image (`crop: face`, `on_missing: skip`, or nothing near it either)."""
+
+    index: int  # 1-based, as in the frame's name
+    position: float
+    target_s: float
+    pts_s: float
+    reason: str  # "no face" | "face too small"
+    faces: int  # faces found (all rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +97,8 @@ class LedgerEntry:
     official_split: str | None = None
     original: list[str] = field(default_factory=list)
     part: int | None = None
-    note: str | None = None
+    misses: list[MissEntry] = field(default_factory=list)  # crop: face, target frames with no face written
+    note: str | None = None  # for the report: the profile's remark, or why an ok video has no frames
 
     def to_line(self) -> str:
         return to_line(self)
@@ -87,6 +108,7 @@ class LedgerEntry:
         names = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in raw.items() if k in names}
         data["frames"] = [FrameEntry(**f) for f in raw.get("frames") or []]
+        data["misses"] = [MissEntry(**m) for m in raw.get("misses") or []]
         entry = cls(**data)
         if entry.status not in STATUSES or not isinstance(entry.video, str):
             raise ValueError(f"status {entry.status!r} / video {entry.video!r}")

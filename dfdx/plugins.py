@@ -25,6 +25,7 @@ DECODERS = {  # extract.grabber: dfdx.extract.decoders.Decoder
 }
 TRANSFORMS = {  # extract.crop: dfdx.extract.transforms.Transform
     "none": "dfdx.extract.transforms.identity:Identity",
+    "face": "dfdx.extract.transforms.face:FaceCrop",
 }
 ENCODERS = {  # extract.format: dfdx.extract.encoders.Encoder
     "jpeg": "dfdx.extract.encoders.jpeg:JpegEncoder",

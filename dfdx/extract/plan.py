@@ -69,9 +69,14 @@ def make_plan(info: VideoInfo, positions: tuple[Fraction, ...], seek: str = "exa
         t = info.start_s + p * info.duration_s
         frame = nearest_keyframe(info, t) if seek == "keyframe" else frame_played_at(info, t)
         targets.append(Target(number=number, position=p, target_s=t, frame=frame))
+    return Plan(targets=tuple(targets), groups=seek_groups(info, [t.frame for t in targets]))
+
+
+def seek_groups(info: VideoInfo, frames: list[int]) -> tuple[SeekGroup, ...]:
+    """The frames grouped by the keyframe before them: one seek and one forward decode per group."""
     by_key: dict[int, set[int]] = {}
-    for target in targets:
-        by_key.setdefault(keyframe_before(info, target.frame), set()).add(target.frame)
+    for frame in frames:
+        by_key.setdefault(keyframe_before(info, frame), set()).add(frame)
     groups = []
     for key in sorted(by_key):
         # At the keyframe's presentation time, rounded up to ffmpeg's microsecond: ffmpeg 5.1 seeks mp4 by
@@ -81,7 +86,19 @@ def make_plan(info: VideoInfo, positions: tuple[Fraction, ...], seek: str = "exa
         seek_s = info.time_base * info.grid.pts[key] - info.container_start_s
         seek_us = max(0, math.ceil(seek_s * 1_000_000))
         groups.append(SeekGroup(seek_s=seek_us / 1_000_000, frames=tuple(sorted(by_key[key]))))
-    return Plan(targets=tuple(targets), groups=tuple(groups))
+    return tuple(groups)
+
+
+def frames_near(info: VideoInfo, frame: int, window_s: Fraction, keyframes_only: bool = False) -> list[int]:
+    """Other frames whose pts lie within window_s of `frame`'s, nearest first (ties: the earlier);
+    only keyframes when the run seeks to keyframes. What `on_missing: nearest` tries, in order."""
+    pts = info.grid.pts
+    reach = window_s / info.time_base
+    lo = bisect.bisect_left(pts, pts[frame] - reach)
+    hi = bisect.bisect_right(pts, pts[frame] + reach)
+    keys = set(info.grid.keyframes)
+    near = [i for i in range(lo, hi) if i != frame and (not keyframes_only or i in keys)]
+    return sorted(near, key=lambda i: (abs(pts[i] - pts[frame]), pts[i]))
 
 
 def select_window(info: VideoInfo, frame: int) -> tuple[float, float]:

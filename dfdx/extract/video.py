@@ -25,12 +25,13 @@ from dfdx.extract.decoders import Decoder, open_decoder
 from dfdx.extract.decoders.base import DecodeError
 from dfdx.extract.encoders import Encoder, open_encoder
 from dfdx.extract.frame import Frame
-from dfdx.extract.plan import Target, frame_filename, make_plan
-from dfdx.extract.probe import ProbeError, probe
+from dfdx.extract.misses import Placed, place_outputs
+from dfdx.extract.plan import Plan, frame_filename, make_plan
+from dfdx.extract.probe import ProbeError, VideoInfo, probe
 from dfdx.extract.settings import ExtractSettings
-from dfdx.extract.transforms import Transform, open_transform
+from dfdx.extract.transforms import Output, Transform, open_transform
 from dfdx.extract.write import write_files
-from dfdx.ledger import FrameEntry, LedgerEntry
+from dfdx.ledger import FrameEntry, LedgerEntry, MissEntry
 
 log = logging.getLogger("dfdx")
 
@@ -55,12 +56,13 @@ class Tools:
         return cls(
             children=children or Children(settings.workers),
             decoder=open_decoder(x.grabber, settings.workers),
-            transform=open_transform(x.crop, x),
+            transform=open_transform(x.crop, x, settings.workers),
             encoder=open_encoder(x.format, x.jpeg_quality),
         )
 
     async def close(self) -> None:
         await self.decoder.close(self.children)
+        await self.transform.close()
 
 
 async def extract_video(video: Video, settings: ExtractSettings, tools: Tools,
@@ -73,7 +75,8 @@ async def extract_video(video: Video, settings: ExtractSettings, tools: Tools,
                 versions=dict(settings.versions), **video.labels.ledger_fields())  # fmt: skip
     try:
         facts, frames = await _extract(video, settings, tools)
-        entry = LedgerEntry(status="ok", frames=frames, finished_at=utc_now(),
+        notes = [n for n in (base.pop("note"), facts.pop("note", None)) if n]  # the profile's, the crop's
+        entry = LedgerEntry(status="ok", frames=frames, finished_at=utc_now(), note="; ".join(notes) or None,
                             elapsed_s=round(time.monotonic() - t0, 3), **facts, **base)  # fmt: skip
         if previous is not None:
             _remove_stale(settings.output_dir, previous, keep={f.path for f in frames})
@@ -92,42 +95,71 @@ async def _extract(video: Video, settings: ExtractSettings, tools: Tools) -> tup
     _require_regular_file(video.path)
     info = await probe(video.path, tools.children, x.timeout_s)
     plan = make_plan(info, settings.positions[video.category], x.seek)
-    decoded = await tools.decoder.decode(video.path, info, plan, tools.children, x.timeout_s, settings.threads,
-                                         settings.keyframes_only)  # fmt: skip
+    decoded = await _decode(video, settings, tools, info, plan)
     missing = [t for t in plan.targets if t.frame not in decoded]
     if missing:
         raise DecodeError(f"could not decode the frame at {float(missing[0].target_s):.3f} s (damaged file?)")
+    placed = await place_outputs(tools.transform, info, plan, decoded, settings.keyframes_only,
+                                 partial(_decode, video, settings, tools, info))  # fmt: skip
     folder = settings.output_dir / video.category
     encoder = tools.encoder
-    files: list[tuple[Target, Path, Frame]] = []
-    for target in plan.targets:
-        for output in await tools.transform.apply(decoded[target.frame]):
-            name = frame_filename(video.category, video.name, video.video_id, target.number, encoder.extension,
+    files: list[tuple[Placed, Output, Path]] = []
+    for p in placed:
+        for output in p.outputs:
+            name = frame_filename(video.category, video.name, video.video_id, p.target.number, encoder.extension,
                                   output.suffix)  # fmt: skip
-            files.append((target, folder / name, output.frame))
-    sizes = await write_files([(dest, partial(encoder.encode, frame)) for _, dest, frame in files])
-    frames = [
-        FrameEntry(
-            path=dest.relative_to(settings.output_dir).as_posix(),
-            index=target.number,
-            position=float(target.position),
-            target_s=round(float(target.target_s), 6),
-            pts_s=round(float(info.grid.pts[target.frame] * info.time_base), 6),
-            bytes=size,
-        )
-        for (target, dest, _), size in zip(files, sizes, strict=True)
-    ]
-    facts = dict(duration_s=round(float(info.duration_s), 6), width=info.width, height=info.height,
-                 codec=info.codec, fps=round(float(info.fps), 6))  # fmt: skip
+            files.append((p, output, folder / name))
+    sizes = await write_files([(dest, partial(encoder.encode, output.frame)) for _, output, dest in files])
+    frames = [_frame_entry(settings.output_dir, info, p, output, dest, size)
+              for (p, output, dest), size in zip(files, sizes, strict=True)]  # fmt: skip
+    misses = [MissEntry(index=p.target.number, position=float(p.target.position),
+                        target_s=round(float(p.target.target_s), 6), pts_s=_pts_s(info, p.target.frame),
+                        reason=p.miss.reason, faces=p.miss.faces)
+              for p in placed if not p.outputs and p.miss is not None]  # fmt: skip
+    facts: dict[str, object] = dict(duration_s=round(float(info.duration_s), 6), width=info.width,
+                                    height=info.height, codec=info.codec, fps=round(float(info.fps), 6))  # fmt: skip
+    if misses:
+        facts["misses"] = misses
+    if not frames and misses:
+        facts["note"] = f"no face in any of its {len(misses)} target frames: each is recorded as a miss"
     return facts, frames
+
+
+async def _decode(video: Video, settings: ExtractSettings, tools: Tools, info: VideoInfo,
+                  plan: Plan) -> dict[int, Frame]:
+    return await tools.decoder.decode(video.path, info, plan, tools.children, settings.extract.timeout_s,
+                                      settings.threads, settings.keyframes_only)  # fmt: skip
+
+
+def _pts_s(info: VideoInfo, frame: int) -> float:
+    return round(float(info.grid.pts[frame] * info.time_base), 6)
+
+
+def _frame_entry(out: Path, info: VideoInfo, p: Placed, output: Output, dest: Path, size: int) -> FrameEntry:
+    face = output.face
+    return FrameEntry(
+        path=dest.relative_to(out).as_posix(),
+        index=p.target.number,
+        position=float(p.target.position),
+        target_s=round(float(p.target.target_s), 6),
+        pts_s=_pts_s(info, p.frame),
+        bytes=size,
+        box=list(face.box) if face else None,
+        score=face.score if face else None,
+        faces=face.faces if face else None,
+        crop=list(face.crop) if face else None,
+        size_px=[output.frame.width, output.frame.height] if face else None,
+        miss=p.miss.reason if p.miss else None,
+        fallback=p.fallback,
+    )
 
 
 def _remove_stale(out: Path, previous: LedgerEntry, keep: set[str]) -> None:
     """Frames an earlier run wrote under other params (e.g. more positions) that this run did not."""
-    for frame in previous.frames:
-        if frame.path not in keep:
+    for path in {f.path for f in previous.frames}:
+        if path not in keep:
             with contextlib.suppress(OSError):
-                (out / frame.path).unlink()
+                (out / path).unlink()
 
 
 def _check_dataset_still_there(root: Path, video: Video) -> None:

@@ -18,12 +18,14 @@ import html
 import json
 import os
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import simplejpeg
 
 from dfdx.files import write_text_atomic
@@ -35,13 +37,15 @@ from dfdx.ledger import LedgerEntry, LedgerState, load_state
 THUMBS_PER_CATEGORY = 24
 FINDINGS_SHOWN = 48
 THUMB_WIDTH = 160
+BOXED_PER_CATEGORY = 6
+PREVIEW_WIDTH = 480  # the full frames a face box is drawn on
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .sheet{display:flex;flex-wrap:wrap;gap:8px}.sheet figure{margin:0;width:160px}
-.sheet img{width:160px;display:block;background:#eee}
+.sheet img{width:160px;display:block;background:#eee}.boxes figure,.boxes img{width:320px}
 figcaption{font-size:11px;word-break:break-all;color:#555}.charts{display:flex;flex-wrap:wrap;gap:24px}
 .bad{color:#a00}.flag{color:#a60}
 """
@@ -66,9 +70,10 @@ def make_thumbnail(source: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: LedgerState | None = None) -> Path:
+def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: LedgerState | None = None,
+                      dataset_root: Path | None = None) -> Path:
     """`report` and `ledger`: the extraction report and the ledger state it was built from, if the caller
-    has them."""
+    has them; `dataset_root`: where the videos are (face crops' full frames are decoded from them)."""
     out = Path(out)
     ledger = ledger or load_state(out)
     state = ledger.videos
@@ -87,6 +92,7 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: L
     }
     findings = (verification or {}).get("findings", [])[:FINDINGS_SHOWN]
     wanted = {f.path for shown in sheets.values() for _, f in shown} | {f["path"] for f in findings}
+    boxed = {cat: _boxed_previews(dataset_root, items) for cat, items in sorted(ok_by_category.items())}
     thumbs = _make_thumbnails(out, wanted)
 
     parts = [
@@ -103,6 +109,13 @@ def write_html_report(out: Path, report: dict[str, Any] | None = None, ledger: L
         for video, frame in shown:
             parts.append(_figure(thumbs.get(frame.path), f"{video} @ {frame.position:.3f}"))
         parts.append("</div>")
+    if dataset_root is None and any(f.box for items in ok_by_category.values() for e in items for f in e.frames):
+        parts.append("<p>Face boxes on full frames need the videos: run <code>dfdx report --html</code> with "
+                     "<code>--dataset-path</code>.</p>")  # fmt: skip
+    for cat, shown in boxed.items():
+        if shown:
+            parts.append(f"<h2>Face boxes: {_e(cat)} (full frames, the detector's box in red)</h2>")
+            parts.append('<div class="sheet boxes">' + "".join(_figure(src, cap) for src, cap in shown) + "</div>")
     parts.append(_splits_section(splits))
     parts.append(_failures_section(report))
     parts.append(_verification_section(verification, findings, thumbs))
@@ -151,6 +164,58 @@ def _labels_section(report: dict[str, Any]) -> str:
     for note in report.get("notes") or []:
         parts.append(f"<p>note x{note['count']}: {_e(note['note'])} (e.g. {_e(note['examples'][0])})</p>")
     return "\n".join(parts)
+
+
+def _boxed_previews(dataset_root: Path | None, entries: list[LedgerEntry]) -> list[tuple[str, str]]:
+    """`crop: face`: a few full frames with each face box drawn, as data: URIs. The full frame is not on
+    disk (only the crops are), and nothing but class folders may sit beside them, so it is decoded from
+    the dataset now; without the dataset the section says so."""
+    shown = []
+    with_boxes = [e for e in entries if any(f.box for f in e.frames)]
+    if dataset_root is None:
+        return shown
+    for entry in sample_videos(with_boxes, BOXED_PER_CATEGORY):
+        boxed = [f for f in entry.frames if f.box]
+        middle = boxed[len(boxed) // 2].index
+        frames = [f for f in boxed if f.index == middle]
+        uri = draw_boxes(full_frame(dataset_root / entry.video, frames[0].pts_s), entry, frames)
+        if uri is not None:
+            caption = f"{entry.video} @ {frames[0].pts_s:.3f} s: " + ", ".join(f"{f.box}" for f in frames)
+            shown.append((uri, caption))
+    return shown
+
+
+def full_frame(video: Path, pts_s: float) -> bytes | None:
+    """One displayed frame (rotation applied, as the boxes are) at `pts_s`, at most PREVIEW_WIDTH wide, as
+    a JPEG; None when the video cannot be read. The seek starts half a millisecond early because pts_s is
+    rounded to the microsecond and ffmpeg's -ss returns the first frame at or after it."""
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{max(0.0, pts_s - 0.0005):.6f}",
+            "-i", f"file:{video.absolute()}", "-frames:v", "1", "-vf", f"scale='min({PREVIEW_WIDTH},iw)':-2",
+            "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "3", "pipe:1"]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 and done.stdout else None
+
+
+def draw_boxes(jpeg: bytes | None, entry: LedgerEntry, frames: list[Any]) -> str | None:
+    """The frame with each box (source pixels, scaled to the frame shown) outlined in red, as a data: URI."""
+    try:
+        image = np.array(simplejpeg.decode_jpeg(jpeg or b"", colorspace="RGB"))
+    except ValueError:
+        return None
+    ph, pw = image.shape[:2]
+    sx, sy = pw / (entry.width or pw), ph / (entry.height or ph)
+    for f in frames:
+        x, y, w, h = f.box
+        x0, y0 = max(0, round(x * sx)), max(0, round(y * sy))
+        x1, y1 = min(pw - 1, round((x + w) * sx)), min(ph - 1, round((y + h) * sy))
+        for ys, xs in ((slice(y0, y0 + 2), slice(x0, x1 + 1)), (slice(y1 - 1, y1 + 1), slice(x0, x1 + 1)),
+                       (slice(y0, y1 + 1), slice(x0, x0 + 2)), (slice(y0, y1 + 1), slice(x1 - 1, x1 + 1))):
+            image[ys, xs] = (255, 0, 0)
+    jpeg_out = simplejpeg.encode_jpeg(image, quality=85, colorspace="RGB")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg_out).decode("ascii")
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
     params: dict[str, dict[str, Any]] = {}
     unlabelled = sorted(e.video for e in state.values() if e.status == "unlabelled")
     state = {video: e for video, e in state.items() if e.status != "unlabelled"}
+    faces: dict[str, Counter[str]] = defaultdict(Counter)
     for entry in state.values():
         videos[entry.category]["videos"] += 1
         videos[entry.category][entry.status] += 1
@@ -50,6 +51,8 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
             resolutions[f"{entry.width}x{entry.height}"] += 1
             codecs[entry.codec or "unknown"] += 1
             params[entry.category] = entry.params
+            if (entry.params.get("transform") or {}).get("crop") == "face":
+                faces[entry.category].update(face_counts(entry))
         else:
             failures[reason_group(entry.error)].append(entry.video)
     total = sum(c["videos"] for c in videos.values())
@@ -91,6 +94,7 @@ def build_report(out: Path, ledger: LedgerState | None = None) -> dict[str, Any]
         "compression": _breakdown(state, lambda e: e.compression),
         "unlabelled": {"videos": len(unlabelled), "examples": unlabelled[:EXAMPLES_PER_REASON]},
         "notes": _notes(state),
+        "faces": {cat: dict(sorted(c.items())) for cat, c in sorted(faces.items())},
         "versions": latest.versions if latest else {},
         "ledger": {"lines": len(entries), "problems": [str(p) for p in problems]},
     }
@@ -119,6 +123,23 @@ def _notes(state: dict[str, LedgerEntry]) -> list[dict[str, Any]]:
             by_note[reason_group(e.note)].append(e.video)
     return [{"note": note, "count": len(vids), "examples": sorted(vids)[:EXAMPLES_PER_REASON]}
             for note, vids in sorted(by_note.items(), key=lambda kv: (-len(kv[1]), kv[0]))]  # fmt: skip
+def face_counts(entry: LedgerEntry) -> Counter[str]:
+    """`crop: face`: target frames with a face of their own, and without (each reason counted), the
+    fallbacks written for those, and the images."""
+    c: Counter[str] = Counter()
+    targets = {f.index: f for f in entry.frames}
+    for f in targets.values():
+        c["with_face" if f.miss is None else "without_face"] += 1
+        if f.miss is not None:
+            c[f"reason: {f.miss}"] += 1
+            c[f"fallback: {f.fallback}"] += 1
+    for m in entry.misses:
+        c["without_face"] += 1
+        c[f"reason: {m.reason}"] += 1
+    c["with_face"] += 0
+    c["without_face"] += 0
+    c["crops"] += sum(f.box is not None for f in entry.frames)
+    return c
 
 
 def _wall_time(entries: list[LedgerEntry]) -> float:
@@ -169,6 +190,10 @@ def summary_text(out: Path, report: dict[str, Any] | None = None) -> str:
         lines.append(f"  unlabelled: {u['videos']} video(s) not extracted, no label (e.g. {u['examples'][0]})")
     for note in r["notes"][:3]:
         lines.append(f"  note x{note['count']}: {note['note']} (e.g. {note['examples'][0]})")
+    for cat, c in r.get("faces", {}).items():
+        reasons = ", ".join(f"{k.split(': ', 1)[1]}: {n}" for k, n in c.items() if k.startswith("reason: "))
+        lines.append(f"  {cat:>6}: {c['with_face']} target frames with a face, {c['without_face']} without"
+                     + (f" ({reasons})" if reasons else ""))  # fmt: skip
     for failure in r["failures"][:5]:
         lines.append(f"  failed x{failure['count']}: {failure['reason']} (e.g. {failure['examples'][0]})")
     lines.append(f"  report: {Path(r['output_dir']) / REPORT_NAME}")

@@ -90,6 +90,13 @@ class Verification:
         return [f for f in self.findings if f.kind in FLAGS]
 
 
+def expected_size(entry: LedgerEntry, frame: FrameEntry) -> tuple[int | None, int | None]:
+    """The size the ledger says a frame's image has: a face crop's own, else the video's."""
+    if frame.size_px is not None:
+        return frame.size_px[0], frame.size_px[1]
+    return entry.width, entry.height
+
+
 def check_frame(out: Path, frame: FrameEntry, video: str, width: int | None, height: int | None) -> FrameCheck:
     """Read and fully decode one frame; the first thing wrong with it is its problem."""
 
@@ -111,7 +118,8 @@ def check_frame(out: Path, frame: FrameEntry, video: str, width: int | None, hei
     try:
         h, w, _, _ = simplejpeg.decode_jpeg_header(data)
         if width and height and (w, h) != (width, height):
-            return bad("wrong_size", f"{w}x{h}, the video is {width}x{height}")
+            what = "the ledger says" if frame.size_px is not None else "the video is"
+            return bad("wrong_size", f"{w}x{h}, {what} {width}x{height}")
         luma = simplejpeg.decode_jpeg(data, colorspace="GRAY", fastdct=True, fastupsample=True,
                                       min_height=min(h, DECODE_MIN_SIDE), min_width=min(w, DECODE_MIN_SIDE))
     except ValueError as exc:
@@ -188,7 +196,7 @@ def verify(out: Path, fix: bool = False, workers: int | None = None) -> Verifica
         known = {f.path for e in state.values() if e.status in ("ok", "requeued") for f in e.frames}
         jobs = [(e, f) for e in done for f in e.frames]
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            checks = list(pool.map(lambda job: check_frame(out, job[1], job[0].video, job[0].width, job[0].height),
+            checks = list(pool.map(lambda job: check_frame(out, job[1], job[0].video, *expected_size(*job)),
                                    jobs, chunksize=16))  # fmt: skip
         by_video: dict[str, list[FrameCheck]] = defaultdict(list)
         for (entry, _), check in zip(jobs, checks, strict=True):

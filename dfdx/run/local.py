@@ -156,7 +156,8 @@ class LocalRunner:
             if self.stats.fault is None and self.stats.stopped_by is None:
                 # In a thread, so that a signal is still heard while a big ledger is summarised (the loop
                 # would only see it after returning, and lose it); each report is replaced atomically.
-                self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html)
+                self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
+                                                            settings.dataset_root)  # fmt: skip
         return self.stats
 
     def stop(self, sig: signal.Signals | None = None) -> None:
@@ -172,7 +173,7 @@ class LocalRunner:
         remove_temp_files(self.out)
 
 
-def write_reports(out: Path, html: bool) -> dict[str, Any]:
+def write_reports(out: Path, html: bool, dataset_root: Path | None = None) -> dict[str, Any]:
     """What is built from the ledger at the end of a run: extraction_report.json, metadata.jsonl (the
     labels beside the frames, for image-folder loaders) and report.html."""
     from dfdx.inspect.report import write_report
@@ -184,5 +185,5 @@ def write_reports(out: Path, html: bool) -> dict[str, Any]:
     if html:
         from dfdx.inspect.html import write_html_report
 
-        write_html_report(out, report, ledger)
+        write_html_report(out, report, ledger, dataset_root)
     return report

@@ -127,7 +127,8 @@ class RayRunner:
                     progress.close()
                     remove_temp_files(self.out)
                 if self.stats.fault is None and self.stats.stopped_by is None:
-                    self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html)
+                    self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
+                                                                settings.dataset_root)  # fmt: skip
         finally:
             await asyncio.to_thread(self._disconnect)
         return self.stats

@@ -22,14 +22,15 @@ log = logging.getLogger("dfdx")
 
 def entry_is_done(entry: LedgerEntry | None, params: Mapping[str, Any], out: Path, retry_failed: bool) -> bool:
     """Resume's rule: skip an `ok` video with the same params whose frames are all still on disk;
-    skip a `failed` one unless asked to retry."""
+    skip a `failed` one unless asked to retry. An `ok` entry with no frames is done only when it
+    records why (a face crop that found no face in any target frame: each one is a miss)."""
     if entry is None:
         return False
     if entry.status == "failed":
         return not retry_failed
     if entry.status == "requeued":
         return False
-    if entry.params != params or not entry.frames:
+    if entry.params != params or not (entry.frames or entry.misses):
         return False
     for frame in entry.frames:
         try:

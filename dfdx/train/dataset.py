@@ -88,11 +88,11 @@ class FrameDataset:
         if split is not None:
             keep = self._videos_in(split)
             done = [e for e in done if e.video in keep]
-        by_class: dict[str, list[tuple[str, int, str]]] = {c: [] for c in self.classes}
+        by_class: dict[str, list[tuple[str, int, str, list[int] | None]]] = {c: [] for c in self.classes}
         for entry in sorted(done, key=lambda e: e.video):
             for frame in entry.frames:
                 by_class[entry.category].append((str(self.root / frame.path), self.class_to_idx[entry.category],
-                                                 entry.video))  # fmt: skip
+                                                 entry.video, frame.box))  # fmt: skip
         if max_samples_per_class is not None:
             rng = random.Random(seed)
             for cat, items in by_class.items():
@@ -100,9 +100,10 @@ class FrameDataset:
                     picked = sorted(rng.sample(range(len(items)), max_samples_per_class))
                     by_class[cat] = [items[i] for i in picked]
         rows = [row for cat in self.classes for row in by_class[cat]]
-        self.samples: list[tuple[str, int]] = [(path, label) for path, label, _ in rows]
+        self.samples: list[tuple[str, int]] = [(path, label) for path, label, _, _ in rows]
         self.targets: list[int] = [label for _, label in self.samples]
-        self._videos: list[str] = [video for _, _, video in rows]
+        self._videos: list[str] = [video for _, _, video, _ in rows]
+        self._boxes: list[list[int] | None] = [box for _, _, _, box in rows]
 
     def _videos_in(self, split: str) -> set[str]:
         path = self.root / SPLITS_NAME
@@ -125,6 +126,11 @@ class FrameDataset:
     def video_of(self, index: int) -> str:
         """The source video (its path relative to the dataset root) of sample `index`."""
         return self._videos[index]
+
+    def box_of(self, index: int) -> list[int] | None:
+        """`crop: face`: the face box [x, y, w, h] of sample `index`, in pixels of the video's displayed
+        frame (None for whole frames and `on_missing: full` frames)."""
+        return self._boxes[index]
 
     def __repr__(self) -> str:
         counts = {c: self.targets.count(i) for c, i in self.class_to_idx.items()}

@@ -26,10 +26,13 @@ def metadata_rows(videos: Mapping[str, LedgerEntry], video_split: Mapping[str, s
         if e.status != "ok":
             continue
         for frame in e.frames:
-            rows.append({"file_name": frame.path, "label": LABELS.get(e.category, e.category), "category": e.category,
-                         "video": video, "split": video_split.get(video), "method": e.method,
-                         "compression": e.compression, "group": list(e.group), "official_split": e.official_split,
-                         "original": list(e.original)})  # fmt: skip
+            row = {"file_name": frame.path, "label": LABELS.get(e.category, e.category), "category": e.category,
+                   "video": video, "split": video_split.get(video), "method": e.method,
+                   "compression": e.compression, "group": list(e.group), "official_split": e.official_split,
+                   "original": list(e.original)}  # fmt: skip
+            if frame.box is not None:  # `crop: face`: where the face is in the video's displayed frame
+                row["box"] = frame.box
+            rows.append(row)
     return rows
 
 

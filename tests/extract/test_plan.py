@@ -81,3 +81,13 @@ def test_names_and_fingerprints():
     a = fingerprint((Fraction(1, 3),), 95, "exact", FORMAT_ID)
     assert a == {"positions": ["1/3"], "jpeg_quality": 95, "seek": "exact", "format": a["format"]}
     assert a != fingerprint((Fraction(1, 3),), 95, "keyframe", FORMAT_ID)
+
+
+def test_frames_near_are_within_the_window_nearest_first():
+    from dfdx.extract.plan import frames_near, seek_groups
+
+    info = cfr(50, gop=10)  # 25 fps
+    assert frames_near(info, 20, Fraction(1, 10)) == [19, 21, 18, 22]  # 0.1 s = 2.5 frames, ties: earlier first
+    assert frames_near(info, 0, Fraction(1, 10)) == [1, 2]
+    assert frames_near(info, 20, Fraction(1, 2), keyframes_only=True) == [10, 30]
+    assert [g.frames for g in seek_groups(info, [22, 9, 19, 11])] == [(9,), (11, 19), (22,)]

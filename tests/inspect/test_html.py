@@ -124,3 +124,26 @@ def test_chromium_renders_something(out, tmp_path):
     pixels = Image.open(png).convert("L")
     shades = len(np.unique(np.asarray(pixels)))
     assert pixels.getextrema()[0] < 200 and shades > 20  # text and thumbnails, not blank
+
+
+def test_face_crops_show_full_frames_with_the_box_drawn(face_output, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(face_output, out)
+    dataset = face_output.parent / "dataset"  # tests/faces.py: make_face_output
+    assert run_dfdx("report", "--html", "--output-dir", str(out), "--dataset-path", str(dataset)).returncode == 0
+    text = (out / "report.html").read_text()
+    assert "Face boxes: real" in text and "Face boxes: ai" not in text  # ai's video has no face
+    section = text.split("Face boxes: real")[1].split("</div>")[0]
+    boxed = [src for src in parse(out).images if src in section]
+    assert len(boxed) == 2  # one full frame per video of `real`
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["ai", "real"]  # nothing but class folders
+    one = next(e for e in ledger_lines(out) if e["video"].endswith("01__one.mp4"))
+    boxes = [f for f in one["frames"] if f["box"]]
+    frame = next(f for f in boxes if f["index"] == boxes[len(boxes) // 2]["index"])
+    src = next(s for s in boxed if f"{frame['box']}" in text.split(s)[1].split("</figure>")[0])
+    image = simplejpeg.decode_jpeg(base64.b64decode(src.split(",", 1)[1]), colorspace="RGB").astype(int)
+    scale = image.shape[1] / 1920
+    x, y, w, h = (round(v * scale) for v in frame["box"])
+    red = (image[..., 0] > 180) & (image[..., 1] < 80) & (image[..., 2] < 80)
+    assert red[y + h // 2, x - 1 : x + 2].any() and red[y + h // 2, x + w - 2 : x + w + 1].any()  # its sides
+    assert not red[y + h // 2, x + 5 : x + w - 5].any()  # the face itself is not painted

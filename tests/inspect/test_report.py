@@ -39,3 +39,12 @@ def test_report_counts_groups_and_times(tmp_path):
 
 def test_reason_group_keeps_words():
     assert reason_group("bad mp4 at 3.5 s, 12 frames") == "bad mp4 at N s, N frames"
+
+
+def test_report_counts_target_frames_with_and_without_a_face(face_output):
+    report = json.loads((face_output / "extraction_report.json").read_text())
+    assert report["faces"] == {"ai": {"crops": 0, "reason: no face": 3, "with_face": 0, "without_face": 3},
+                               "real": {"crops": 6, "with_face": 6, "without_face": 0}}  # fmt: skip
+    assert report["frames"] == {"ai": 0, "real": 6} and report["videos"]["ai"] == {"videos": 1, "ok": 1, "failed": 0}
+    text = summary_text(face_output, report)
+    assert "ai: 0 target frames with a face, 3 without (no face: 3)" in text

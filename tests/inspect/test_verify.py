@@ -177,3 +177,16 @@ def test_verify_only_on_extract_and_usage_errors(output, tmp_path):
     missing = run_dfdx("verify", "--output-dir", str(tmp_path / "nothing-here"))
     assert missing.returncode == 2 and "no ledger" in missing.stderr
     assert run_dfdx("verify", "--output-dir", str(output), "--bogus").returncode == 2
+
+
+def test_face_crops_are_checked_against_their_own_size(face_output, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(face_output, out)
+    clean = run_dfdx("verify", "--output-dir", str(out))
+    assert clean.returncode == 0, clean.stdout + clean.stderr  # 256×256 crops of 1920×1080 videos are right
+    crop = next(f["path"] for e in ledger_lines(out) for f in e["frames"])
+    (out / crop).write_bytes(simplejpeg.encode_jpeg(__import__("numpy").zeros((200, 200, 3), "uint8"), quality=90))
+    assert run_dfdx("verify", "--output-dir", str(out)).returncode == 1
+    findings = json.loads((out / "verification_report.json").read_text())["findings"]
+    assert [(f["path"], f["kind"], f["detail"]) for f in findings] == [
+        (crop, "wrong_size", "200x200, the ledger says 256x256")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,3 +226,38 @@ def test_pid_is_not_reused_as_a_lock(busy_dataset, tmp_path):
     assert os.path.exists(out / ".dfdx.lock")
     third = run_dfdx("extract", "--dataset-path", str(busy_dataset), "--output-dir", str(out), "-q")
     assert third.returncode == 0, third.stderr
+
+
+def test_an_ok_video_whose_every_frame_missed_a_face_is_done(tmp_path):
+    """`crop: face` on a video without faces: ok with zero frames, its misses recorded; not redone."""
+    from dfdx.ledger import LedgerEntry, MissEntry
+    from dfdx.run.resume import entry_is_done
+
+    params = {"positions": ["1/2"], "transform": {"crop": "face"}}
+    base = dict(video="v.mp4", category="real", status="ok", params=params, finished_at="t", started_at="t",
+                elapsed_s=1.0, run_id="r")  # fmt: skip
+    missed = LedgerEntry(**base, misses=[MissEntry(1, 0.5, 1.0, 0.96, "no face", 0)], note="no face")
+    assert entry_is_done(missed, params, tmp_path, retry_failed=False)
+    assert not entry_is_done(missed, {**params, "transform": {"crop": "face", "margin": 2}}, tmp_path, False)
+    assert not entry_is_done(LedgerEntry(**base), params, tmp_path, retry_failed=False)  # nothing says why
+    assert LedgerEntry.from_dict(__import__("json").loads(missed.to_line())) == missed
+
+
+def test_rerunning_crop_face_redoes_nothing_not_even_the_video_without_faces(face_output, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(face_output, out)
+    before = (out / "extraction_ledger.jsonl").read_text()
+    again = run_dfdx("extract", "--dataset-path", str(face_output.parent / "dataset"), "--output-dir", str(out),
+                     "--crop", "face", "--num-workers", "2")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert (out / "extraction_ledger.jsonl").read_text() == before  # all three done, the faceless one too
+    other = run_dfdx("extract", "--dataset-path", str(face_output.parent / "dataset"), "--output-dir", str(out),
+                     "--crop", "face", "--num-workers", "2", "--config", str(_face_margin_config(tmp_path)))
+    assert other.returncode == 0, other.stderr
+    assert len(ledger_lines(out)) == 6  # a changed crop setting redoes every video
+
+
+def _face_margin_config(folder: Path) -> Path:
+    path = folder / "margin.yaml"
+    path.write_text("extract:\n  face:\n    margin: 1.5\n")
+    return path

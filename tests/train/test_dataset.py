@@ -129,3 +129,12 @@ def test_dataloader_with_workers(out):
             seen.append((read_index_luma(luma), int(label)))
     want = [(expected_index(p, out), label) for p, label in ds.samples]
     assert sorted(seen) == sorted(want)
+
+
+def test_face_crops_carry_their_box(face_output):
+    data = FrameDataset(face_output)
+    boxes = {f["path"]: f["box"] for e in ledger_lines(face_output) for f in e["frames"]}
+    assert len(data) == len(boxes) == 6
+    for i, (path, _) in enumerate(data.samples):
+        assert data.box_of(i) == boxes[str(Path(path).relative_to(face_output))] is not None
+        assert data[i][0].size == (256, 256)

@@ -276,3 +276,12 @@ def test_split_command_prints_and_records_why_videos_are_left_out(tmp_path):
     assert f"left out (identities in two splits): {left} ai" in result.stdout
     assert "split by actors" in result.stdout and "so the identities themselves were split" in result.stdout
     assert sorted(splits["left_out_reasons"]) == splits["left_out"] and len(splits["left_out"]) == left
+
+
+def test_metadata_lines_carry_a_face_crops_box(face_output):
+    from dfdx.ledger import load_state
+    from dfdx.train.metadata import metadata_rows
+
+    rows = metadata_rows(load_state(face_output).videos, {})
+    boxes = {f["path"]: f["box"] for e in ledger_lines(face_output) for f in e["frames"]}
+    assert len(rows) == 6 and {r["file_name"]: r["box"] for r in rows} == boxes

@@ -10,11 +10,16 @@ from dfdx.extract.transforms import Output
 
 
 class Identity:
-    def __init__(self, cfg: ExtractConfig) -> None:
-        del cfg
+    on_missing = "skip"  # it never misses
+
+    def __init__(self, cfg: ExtractConfig, workers: int = 1) -> None:
+        del cfg, workers
 
     def fingerprint(self) -> dict[str, Any]:
         return {}
 
     async def apply(self, frame: Frame) -> list[Output]:
         return [Output(frame)]
+
+    async def close(self) -> None:
+        return None
