@@ -22,11 +22,11 @@ VERIFY_NAME = "verification_report.json"
 SPLITS_NAME = "splits.json"
 METADATA_NAME = "metadata.jsonl"  # what the Hugging Face imagefolder loader reads beside the frames
 LOCK_NAME = ".dfdx.lock"
-# The Ray runner: one ledger per shard (no lock contention between nodes), folded with the main one.
-SHARD_LEDGERS_DIR = "ledgers"
-SHARD_LEDGER_NAME = "shard-{:04d}.jsonl"  # .format(shard number)
-SHARD_LEDGER_GLOB = "shard-*.jsonl"
-SHARD_LOG_NAME = "shard-{:04d}.log"  # in SHARD_LEDGERS_DIR: each shard task's warnings, with their video
+# The Ray runner: one ledger per shard (no lock contention between nodes), folded with the main one. Files
+# beside the main ledger, not a folder: a folder beside ai/ and real/ is a class to image-folder loaders.
+SHARD_LEDGER_NAME = "extraction_ledger.shard-{:04d}.jsonl"  # .format(shard number)
+SHARD_LEDGER_GLOB = "extraction_ledger.shard-*.jsonl"
+SHARD_LOG_NAME = "extraction.shard-{:04d}.log"  # each shard task's warnings, with their video
 CLUSTER_MARKER_NAME = ".dfdx-cluster-check"  # the shared-folder check: the driver writes it, every node reads it
 
 # In the download folder.

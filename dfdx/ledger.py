@@ -27,7 +27,7 @@ import aiofiles
 
 from dfdx.clock import parse_utc
 from dfdx.errors import DiskFull, UsageError
-from dfdx.layout import LEDGER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGER_NAME, SHARD_LEDGERS_DIR
+from dfdx.layout import LEDGER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGER_NAME
 
 STATUSES = ("ok", "failed", "requeued", "unlabelled")
 R = TypeVar("R")
@@ -186,12 +186,12 @@ def ledger_path(out: Path) -> Path:
 
 def shard_ledger_path(out: Path, shard: int) -> Path:
     """The ledger a Ray shard task appends to (one writer per file, so nodes never contend for a lock)."""
-    return out / SHARD_LEDGERS_DIR / SHARD_LEDGER_NAME.format(shard)
+    return out / SHARD_LEDGER_NAME.format(shard)
 
 
 def ledger_paths(out: Path) -> list[Path]:
     """Every extraction ledger of an output folder that exists: the main one, then the shards' by number."""
-    shards = sorted((out / SHARD_LEDGERS_DIR).glob(SHARD_LEDGER_GLOB)) if (out / SHARD_LEDGERS_DIR).is_dir() else []
+    shards = sorted(out.glob(SHARD_LEDGER_GLOB)) if out.is_dir() else []
     return [p for p in [ledger_path(out), *shards] if p.is_file()]
 
 

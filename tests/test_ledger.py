@@ -118,7 +118,8 @@ def test_load_state_folds_the_main_and_the_shard_ledgers(tmp_path: Path):
     assert [e.finished_at[:10] for e in state.entries] == sorted(e.finished_at[:10] for e in state.entries)
     assert len(state.entries) == 6
     assert [str(p) for p in state.problems] == [
-        "ledgers/shard-0007.jsonl line 3: torn line (the run was interrupted while writing it); it is ignored"]
+        "extraction_ledger.shard-0007.jsonl line 3: torn line (the run was interrupted while writing it); "
+        "it is ignored"]
     assert ledger_paths(out) == [ledger_path(out), shard_ledger_path(out, 0), shard_ledger_path(out, 7)]
 
 

@@ -30,7 +30,7 @@ import simplejpeg
 
 from dfdx.clock import utc_now
 from dfdx.files import TEMP_PREFIX, write_text_atomic
-from dfdx.layout import ASSETS_DIR, SHARD_LEDGERS_DIR, VERIFY_NAME
+from dfdx.layout import ASSETS_DIR, VERIFY_NAME
 from dfdx.ledger import FrameEntry, LedgerEntry, LedgerWriter, ledger_path, load_state, require_ledger
 from dfdx.lock import OutputLock
 
@@ -170,7 +170,7 @@ def scan_disk(out: Path, known: set[str]) -> list[Finding]:
     findings = []
     for tmp in sorted(out.glob(f"{TEMP_PREFIX}*")):
         findings.append(Finding("temp_file", tmp.name, None, "left by an interrupted run"))
-    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name not in (ASSETS_DIR, SHARD_LEDGERS_DIR)):
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name != ASSETS_DIR):
         for path in _files_under(folder):
             rel = path.relative_to(out).as_posix()
             if path.name.startswith(TEMP_PREFIX):

@@ -40,7 +40,7 @@ from dfdx.extract.positions import balance_note
 from dfdx.extract.settings import resolve_settings, tool_versions
 from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files, write_text_atomic
-from dfdx.layout import CLUSTER_MARKER_NAME, SHARD_LEDGER_GLOB, SHARD_LEDGERS_DIR
+from dfdx.layout import CLUSTER_MARKER_NAME, SHARD_LEDGER_GLOB
 from dfdx.ledger import LedgerEntry
 from dfdx.lock import OutputLock
 from dfdx.progress import Progress
@@ -111,7 +111,6 @@ class RayRunner:
                          len(_worker_nodes(ray)))  # fmt: skip
                 for category in {v.category for v in todo}:
                     (self.out / category).mkdir(parents=True, exist_ok=True)
-                (self.out / SHARD_LEDGERS_DIR).mkdir(exist_ok=True)
                 task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
                 follow = ShardLedgers(self.out, settings.run_id)
                 progress = Progress(len(todo), enabled=not cfg.quiet)
@@ -217,7 +216,7 @@ class ShardLedgers:
     lines; a line a killed worker left torn is never whole, and its video is redone by the retry)."""
 
     def __init__(self, out: Path, run_id: str) -> None:
-        self.folder = out / SHARD_LEDGERS_DIR
+        self.folder = out
         self.run_id = run_id
         self.offsets = {p: p.stat().st_size for p in self._files()}  # earlier runs' lines are not news
         self.seen: set[str] = set()

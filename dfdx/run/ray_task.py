@@ -4,7 +4,7 @@
 module does not import Ray, so it is tested like any function). Inside, it is the local runner's
 `Scheduler` under `asyncio.run` (Ray runs no `async def` task): `extract_video` on each video, bounded
 children (`cpus_per_task` of them), and each entry appended to the shard's own ledger,
-`OUTPUT/ledgers/shard-NNNN.jsonl`, only after its frames are in place. A retried shard (its worker
+`OUTPUT/extraction_ledger.shard-NNNN.jsonl`, only after its frames are in place. A retried shard (its worker
 died) first reads that file and skips every video this run already recorded there, so a retry resumes
 instead of redoing. It returns a small summary, never frames.
 """

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from dfdx.layout import SHARD_LEDGERS_DIR
+from dfdx.layout import SHARD_LEDGER_GLOB
 from dfdx.ledger import load_state
 from tests.conftest import FAKE, REAL, dataset_files, have_root, run_dfdx
 from tests.run.conftest import free_port
@@ -70,8 +70,7 @@ def interrupted(args: list[str], out: Path, after_lines: int, sig: signal.Signal
 
 
 def recorded(out: Path) -> int:
-    folder = out / SHARD_LEDGERS_DIR
-    return sum(p.read_text().count("\n") for p in folder.glob("*.jsonl")) if folder.is_dir() else 0
+    return sum(p.read_text().count("\n") for p in out.glob(SHARD_LEDGER_GLOB)) if out.is_dir() else 0
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
@@ -104,8 +103,9 @@ def test_a_ray_run_writes_the_local_runs_dataset(corpus, ray_cluster, tmp_path):
     assert "this run: 12 ok, 0 failed, 0 already done, 36 frames" in done.stderr
     assert_same_dataset_as_local(out, corpus)
     assert not (out / "extraction_ledger.jsonl").exists()
-    shard_ledgers = sorted(p.name for p in (out / SHARD_LEDGERS_DIR).glob("*.jsonl"))
-    assert shard_ledgers == [f"shard-{n:04d}.jsonl" for n in range(3)]
+    shard_ledgers = sorted(p.name for p in out.glob(SHARD_LEDGER_GLOB))
+    assert shard_ledgers == [f"extraction_ledger.shard-{n:04d}.jsonl" for n in range(3)]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["ai", "real"]  # no extra class for loaders
     # Every reader folds the shard ledgers: the report, verify, split.
     assert run_dfdx("report", "--output-dir", str(out)).stdout.count("6 ok, 0 failed") == 2
     verify = run_dfdx("verify", "--output-dir", str(out))
@@ -263,4 +263,4 @@ def test_a_node_that_sees_another_folder_stops_the_run_with_a_clear_message(corp
     assert done.returncode == 1, done.stderr
     assert "every node sees at the same path" in done.stderr and "sees another folder" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (out / SHARD_LEDGERS_DIR).exists() and not list(out.glob("*/*.jpg"))
+    assert not list(out.glob(SHARD_LEDGER_GLOB)) and not list(out.glob("*/*.jpg"))

@@ -31,7 +31,7 @@ def test_a_retried_shard_resumes_from_its_own_ledger(indexed_dataset: Path, tmp_
     first = run_shard(job)
     assert (first.ok, first.failed, first.skipped, first.fault) == (8, 0, 0, None)
     path = shard_ledger_path(out, 5)
-    assert path == out / "ledgers" / "shard-0005.jsonl"
+    assert path == out / "extraction_ledger.shard-0005.jsonl"
     entries, _ = read_ledger(path)
     assert len(entries) == 8 and all(e.run_id == "run1" for e in entries)
     for e in entries:  # the exact frames: index floor(p × N) of each video (N = 40 + 7i frames)
