@@ -62,6 +62,11 @@ def relabelled(videos: list[Video], state: Mapping[str, LedgerEntry], run_id: st
         fields = video.labels.ledger_fields()
         if entry is None or entry.status not in ("ok", "failed") or entry.category != video.category:
             continue
+        # The note is shared with the frame transform's remark (a face crop's "no face in any frame"): the
+        # profile's note changes it only when it is not already part of it.
+        note = fields.pop("note")
+        if note and note not in (entry.note or ""):
+            fields["note"] = "; ".join(n for n in (note, entry.note) if n)
         if any(getattr(entry, name) != value for name, value in fields.items()):
             lines.append(replace(entry, run_id=run_id, finished_at=finished_at, **fields))  # type: ignore[arg-type]
     return lines
