@@ -304,6 +304,18 @@ class LedgerWriter:
         self._unsynced = 0
 
 
+async def append_entries(path: Path, entries: Iterable[Any]) -> None:
+    """Append a few records to a ledger in one go, outside a run's own writer (verify --fix, a driver's
+    notes): opened, appended, fsynced, closed."""
+    writer = LedgerWriter(path)
+    await writer.open()
+    try:
+        for entry in entries:
+            await writer.append(entry)
+    finally:
+        await writer.close()
+
+
 class SyncLedgerWriter:
     """The same discipline for code that appends from threads (the downloader's workers): each line
     flushed at once under a lock, fsynced at close."""

@@ -31,7 +31,7 @@ import simplejpeg
 from dfdx.clock import utc_now
 from dfdx.files import TEMP_PREFIX, write_text_atomic
 from dfdx.layout import ASSETS_DIR, VERIFY_NAME
-from dfdx.ledger import FrameEntry, LedgerEntry, LedgerWriter, ledger_path, load_state, require_ledger
+from dfdx.ledger import FrameEntry, LedgerEntry, append_entries, ledger_path, load_state, require_ledger
 from dfdx.lock import OutputLock
 
 EXAMPLES_PER_KIND = 5
@@ -246,18 +246,10 @@ def apply_fix(out: Path, state: dict[str, LedgerEntry], findings: list[Finding])
         lines.append(dataclasses.replace(state[video], status="requeued", error=f"verify: {kinds}",
                                          started_at=now, finished_at=now, elapsed_s=0.0, run_id=run_id))  # fmt: skip
     if lines:
-        asyncio.run(_append(ledger_path(out), lines))
+        asyncio.run(append_entries(ledger_path(out), lines))
     return {"requeued": sorted(bad), "removed": removed}
 
 
-async def _append(path: Path, entries: list[LedgerEntry]) -> None:
-    writer = LedgerWriter(path)
-    await writer.open()
-    try:
-        for entry in entries:
-            await writer.append(entry)
-    finally:
-        await writer.close()
 
 
 def _unlink(path: Path) -> bool:

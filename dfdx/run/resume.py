@@ -15,7 +15,7 @@ from dfdx.clock import utc_now
 from dfdx.config import ExtractConfig
 from dfdx.datasets.discover import Catalog, Unlabelled, Video
 from dfdx.files import remove_temp_files
-from dfdx.ledger import LedgerEntry, LedgerWriter, ledger_path, load_state
+from dfdx.ledger import LedgerEntry, append_entries, ledger_path, load_state
 
 log = logging.getLogger("dfdx")
 
@@ -125,12 +125,5 @@ def prepare(out: Path, catalog: Catalog, params: Mapping[str, Mapping[str, Any]]
 
 async def append_notes(out: Path, notes: list[LedgerEntry]) -> None:
     """Append a runner's notes to the output folder's main ledger (the driver's, on a cluster)."""
-    if not notes:
-        return
-    writer = LedgerWriter(ledger_path(out))
-    await writer.open()
-    try:
-        for line in notes:
-            await writer.append(line)
-    finally:
-        await writer.close()
+    if notes:
+        await append_entries(ledger_path(out), notes)
