@@ -15,6 +15,10 @@ from typing import Any
 PROFILES = {  # dataset.profile: dfdx.datasets.profiles.Profile
     "folders": "dfdx.datasets.profiles.folders:FoldersProfile",
 }
+PROBES = {  # extract.probe: async (path, children, timeout_s) -> dfdx.extract.probe.VideoInfo
+    "ffprobe": "dfdx.extract.probe:probe",
+    "index": "dfdx.extract.probe_index:probe_index",
+}
 DECODERS = {  # extract.grabber: dfdx.extract.decoders.Decoder
     "ffmpeg": "dfdx.extract.decoders.ffmpeg:FfmpegDecoder",
     "pyav": "dfdx.extract.decoders.pyav:PyAVDecoder",
@@ -31,6 +35,7 @@ RUNNERS = {  # run.runner: dfdx.run.Runner
 
 KINDS = {
     "dataset.profile": PROFILES,
+    "extract.probe": PROBES,
     "extract.grabber": DECODERS,
     "extract.crop": TRANSFORMS,
     "extract.format": ENCODERS,
