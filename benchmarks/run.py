@@ -100,10 +100,11 @@ def contenders(videos: list[Path]) -> list[Contender]:
     ]  # fmt: skip
 
 
-def run_tree(argv: list[str], timeout_s: float = 600, env: dict[str, str] | None = None) -> Sample:
+def run_tree(argv: list[str], timeout_s: float = 600, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> Sample:
     """Run one process tree; wall time, CPU of the tree (rusage of the reaped tree), peak summed RSS."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     peak = [0]
     root_cpu = [0.0]
     done = threading.Event()

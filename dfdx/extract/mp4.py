@@ -213,6 +213,7 @@ class Sps:
     matrix: int | None  # matrix_coefficients; None: no colour description
     timing: tuple[int, int] | None  # (num_units_in_tick, time_scale)
     pic_struct_present: bool
+    num_reorder_frames: int | None = None  # bitstream_restriction: frames the decoder holds back at most
 
 
 def first_sps(avcc: bytes) -> bytes:
@@ -292,7 +293,7 @@ def parse_sps(nal: bytes) -> Sps:
     if not sub_w:
         raise Doubt("monochrome video")
     width, height = 16 * mbs_w - sub_w * crop[1], 16 * map_h - sub_h * crop[3]
-    full_range = matrix = timing = None
+    full_range = matrix = timing = reorder = None
     pic_struct = False
     if b.u(1):  # vui_parameters_present_flag
         if b.u(1) and b.u(8) == 255:  # aspect_ratio_info, Extended_SAR
@@ -314,7 +315,10 @@ def parse_sps(nal: bytes) -> Sps:
         if any(hrd):
             b.u(1)  # low_delay_hrd
         pic_struct = bool(b.u(1))
-    return Sps(chroma, depth, width, height, full_range, matrix, timing, pic_struct)
+        if b.u(1):  # bitstream_restriction
+            b.u(1), b.ue(), b.ue(), b.ue(), b.ue()  # mv over boundaries, bytes/bits denominators, mv lengths
+            reorder = b.ue()
+    return Sps(chroma, depth, width, height, full_range, matrix, timing, pic_struct, reorder)
 
 
 def _hrd(b: _Bits) -> bool:

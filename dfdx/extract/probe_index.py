@@ -194,6 +194,11 @@ def _samples(t: Track) -> list[tuple[int, int, bool, int, int]]:
     return out
 
 
+def decode_order(t: Track) -> list[tuple[int, int]]:
+    """(file offset, size) of every sample, in decode order (for dfdx.extract.decoders.annexb)."""
+    return [(pos, size) for _, _, _, pos, size in _samples(t)]
+
+
 def _check_extents(t: Track, file_size: int) -> None:
     """Every sample inside the file: a sample past the end is ffprobe's "partial file", its verdict to give."""
     if t.sizes or t.chunks:
