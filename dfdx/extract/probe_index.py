@@ -34,6 +34,8 @@ PIX_FMTS = {(1, 8): "yuv420p", (2, 8): "yuv422p", (3, 8): "yuv444p",
 TRACK_ONLY = {b"tkhd", b"mdhd", b"hdlr", b"stsd", b"stts", b"ctts", b"stss", b"stsz", b"stco", b"co64", b"stsc",
               b"elst", b"edts", b"mdia", b"minf", b"stbl", b"dinf", b"dref", b"vmhd", b"smhd", b"udta",
               b"free", b"sdtp", b"sgpd", b"sbgp", b"tref"}  # fmt: skip
+Sample = tuple[int, int, bool, int, int]  # (dts, composition offset, keyframe, file offset, size)
+Frame = tuple[int, int, bool, bool, int, int]  # (pts, packet duration, keyframe, discarded, file offset, size)
 VIDEO_REFUSED = {b"stps", b"sgpd", b"sbgp", b"tref"}  # partial sync, open-GOP sync groups, references
 
 
@@ -64,11 +66,13 @@ def video_info(movie: Movie) -> VideoInfo:
     if not videos:
         raise Doubt("no video track")
     index = videos[0]
-    start_us = []
+    start_us, tables = [], {}
     for i, track in enumerate(movie.tracks):
         if track.handler not in (b"vide", b"soun") or not track.seen <= TRACK_ONLY:
             raise Doubt(f"track {i}: handler {track.handler!r} or boxes {sorted(track.seen - TRACK_ONLY)}")
-        _check_extents(track, movie.file_size)
+        if track.sizes or track.chunks:
+            tables[i] = _samples(track)
+            _check_extents(tables[i], movie.file_size)
         if i != index:
             start_us.append(_start_us(_empty_edits(track, movie.timescale), track.timescale, track))
     v = movie.tracks[index]
@@ -92,7 +96,9 @@ def video_info(movie: Movie) -> VideoInfo:
     width, height = (sps.height, sps.width) if rotation % 180 == 90 else (sps.width, sps.height)
 
     tb = Fraction(1, v.timescale)
-    empty, st_duration, samples = _index(v, movie.timescale)
+    if index not in tables:
+        raise Doubt("a video track without samples")
+    empty, st_duration, samples = _index(v, movie.timescale, tables[index])
     start_us.append(_start_us(empty, v.timescale, v))
     shown = [s for s in samples if not s[3]]
     if not shown:
@@ -153,7 +159,7 @@ def _refuse_old_x264(path: Path, info: VideoInfo) -> None:
             raise Doubt("an x264 build older than 44")
 
 
-def _samples(t: Track) -> list[tuple[int, int, bool, int, int]]:
+def _samples(t: Track) -> list[Sample]:
     """mov_build_index: (dts, composition offset, keyframe, file offset, size) per sample, in decode order."""
     n = len(t.sizes)
     if not n or sum(c for c, _ in t.stts) != n or any(d >= INT_MAX or c == 0 for c, d in t.stts):
@@ -199,12 +205,10 @@ def decode_order(t: Track) -> list[tuple[int, int]]:
     return [(pos, size) for _, _, _, pos, size in _samples(t)]
 
 
-def _check_extents(t: Track, file_size: int) -> None:
+def _check_extents(samples: list[Sample], file_size: int) -> None:
     """Every sample inside the file: a sample past the end is ffprobe's "partial file", its verdict to give."""
-    if t.sizes or t.chunks:
-        samples = _samples(t)
-        if max(pos + size for _, _, _, pos, size in samples) > file_size:
-            raise Doubt("a sample lies past the end of the file")
+    if max(pos + size for _, _, _, pos, size in samples) > file_size:
+        raise Doubt("a sample lies past the end of the file")
 
 
 def _edits(t: Track, movie_timescale: int) -> tuple[int, list[tuple[int, int]]]:
@@ -239,10 +243,9 @@ def _rescale(a: int, b: int, c: int) -> int:
     return q if a >= 0 else -q
 
 
-def _index(t: Track, movie_timescale: int) -> tuple[int | None, int, list[tuple[int, int, bool, bool, int, int]]]:
+def _index(t: Track, movie_timescale: int, samples: list[Sample]) -> tuple[int | None, int, list[Frame]]:
     """mov_fix_index for empty edits then one edit: (start time, stream duration, frames as
     (pts, packet duration, keyframe, discarded, file offset, size))."""
-    samples = _samples(t)
     shift = -samples[0][0]
     total = sum(c * d for c, d in t.stts)
     st_duration = min(t.duration, total) if total else t.duration
