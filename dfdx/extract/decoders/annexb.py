@@ -40,6 +40,14 @@ class Feed:
     stream: bytes  # Annex B H.264: every group behind the parameter sets
     numbers: tuple[int, ...]  # which frames out of the decoder are targets (0-based, ascending)
     frames: tuple[int, ...]  # their grid indices, in the same order
+    total: int  # frames the decoder must emit in all
+
+    @property
+    def picks(self) -> tuple[int, ...]:
+        """The numbers to pick: the targets, and the last frame as a witness that none was dropped before
+        it (a decoder that drops a damaged frame shifts every number after it, and then has no frame
+        `total - 1` to give: the video goes down the per-group path, which picks frames by time)."""
+        return self.numbers if self.numbers[-1] == self.total - 1 else (*self.numbers, self.total - 1)
 
 
 def build_feed(path: Path, info: VideoInfo, plan: Plan) -> Feed | None:
@@ -94,7 +102,7 @@ def _feed(path: Path, info: VideoInfo, plan: Plan, order: list[tuple[int, int]],
                 numbers.append(emitted + bisect.bisect_left(pts, info.grid.pts[g]))
                 frames.append(g)
             emitted += len(sent)
-    return Feed(b"".join(chunks), tuple(numbers), tuple(frames))
+    return Feed(b"".join(chunks), tuple(numbers), tuple(frames), emitted)
 
 
 def parameter_sets(avcc: bytes) -> list[bytes] | None:

@@ -99,17 +99,18 @@ async def decode_frames(path: Path, info: VideoInfo, plan: Plan, children: Child
 def feed_argv(info: VideoInfo, feed: Feed, threads: int) -> list[str]:
     """The argv of the one-child path: an Annex B stream on stdin, the targets picked by their number."""
     stream = ffmpeg.input("pipe:0", format="h264", threads=threads)["0"]
-    expr = "+".join(f"eq(n,{n})" for n in feed.numbers)
-    video = stream.filter("select", expr).filter("trim", end_frame=len(feed.numbers))
+    # frame `total` must not exist: if it comes out, the count was wrong and the video takes the other path
+    expr = "+".join(f"eq(n,{n})" for n in (*feed.picks, feed.total))
+    video = stream.filter("select", expr)
     out = video.filter("scale", **_scale_args(info)).filter("format", "yuv420p")
-    argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough", **{"frames:v": len(feed.numbers)}).compile()
+    argv = out.output("pipe:1", format="rawvideo", fps_mode="passthrough").compile()
     return [argv[0], "-hide_banner", "-nostdin", "-v", "error", "-filter_complex_threads", "1", *argv[1:]]
 
 
 async def _decode_feed(path: Path, info: VideoInfo, feed: Feed, children: Children, timeout_s: float,
                        threads: int) -> list[bytes]:
-    """The planned frames through one child fed on stdin; fewer than planned (the decoder dropped or
-    refused something) sends the video down the per-group path."""
+    """The planned frames through one child fed on stdin. Any other count than the picks (the decoder
+    dropped, refused or added something) sends the video down the per-group path."""
     size = frame_bytes(info.width, info.height)
     frames: list[bytes] = []
     async with children.spawn(feed_argv(info, feed, threads), timeout_s, stdin=True) as proc:
@@ -125,7 +126,7 @@ async def _decode_feed(path: Path, info: VideoInfo, feed: Feed, children: Childr
         writer = asyncio.ensure_future(write())
         stderr_task = asyncio.ensure_future(proc.stderr.read())
         try:
-            while len(frames) < len(feed.numbers):
+            while len(frames) <= len(feed.picks):
                 try:
                     frames.append(await proc.stdout.readexactly(size))
                 except asyncio.IncompleteReadError:
@@ -137,7 +138,9 @@ async def _decode_feed(path: Path, info: VideoInfo, feed: Feed, children: Childr
             for task in (writer, stderr_task):
                 if not task.done():
                     task.cancel()
-    return frames if proc.returncode == 0 else []
+    if proc.returncode != 0 or len(frames) != len(feed.picks):
+        return []
+    return frames[: len(feed.numbers)]
 
 
 async def _decode_group(path: Path, info: VideoInfo, group: SeekGroup, children: Children, timeout_s: float,

@@ -7,6 +7,7 @@ needs are left out of the stream."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -99,3 +100,21 @@ def test_a_stream_too_big_to_hold_keeps_the_per_group_path(video_cache, monkeypa
     assert asyncio.run(feed_of()) is not None
     monkeypatch.setattr(annexb, "MAX_FEED_BYTES", 1000)
     assert asyncio.run(feed_of()) is None
+
+
+@pytest.mark.parametrize("miscount", [-1, 1])
+def test_a_decoder_that_emits_another_count_sends_the_video_down_the_per_group_path(video_cache, miscount):
+    """If the decoder dropped a damaged frame (or emitted one more), every number after it would name
+    another frame: the witness frames (the last one, and one past it) catch it, and nothing is picked."""
+    path = video_cache("annexb-bframes_pyramid.mp4", **KINDS["bframes_pyramid"])
+
+    async def go():
+        info = await probe(path, Children(1), 60)
+        feed = build_feed(path, info, make_plan(info, DEFAULT_POSITIONS))
+        assert feed is not None
+        right = await ffmpeg_decoder._decode_feed(path, info, feed, Children(1), 60, 1)
+        wrong = dataclasses.replace(feed, total=feed.total + miscount)
+        return right, await ffmpeg_decoder._decode_feed(path, info, wrong, Children(1), 60, 1)
+
+    right, wrong = asyncio.run(go())
+    assert len(right) == 3 and wrong == []
