@@ -140,6 +140,8 @@ def _leaf(t: Track, kind: bytes, d: bytes, s: int, e: int) -> None:
         at = body + (32 if version == 1 else 20) + 16
         t.matrix = struct.unpack_from(">9i", d, at)
     elif kind == b"mdhd":
+        if version > 1:
+            raise Doubt("an mdhd version FFmpeg refuses")
         if version == 1:
             t.timescale, t.duration = struct.unpack_from(">IQ", d, body + 16)
         else:
@@ -214,21 +216,104 @@ class Sps:
     timing: tuple[int, int] | None  # (num_units_in_tick, time_scale)
     pic_struct_present: bool
     num_reorder_frames: int | None = None  # bitstream_restriction: frames the decoder holds back at most
+    max_ref_frames: int = 0
+    sps_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pps:
+    pps_id: int
+    sps_id: int
+    ref_l0: int  # num_ref_idx_l0_default_active
+
+
+def parse_pps(nal: bytes) -> Pps:
+    """The start of a picture parameter set: what FFmpeg's h264 parser reads to mark keyframes."""
+    b = _Bits(nal)
+    if b.u(8) & 0x1F != 8:
+        raise Doubt("not a picture parameter set")
+    pps_id, sps_id = b.ue(), b.ue()
+    b.u(2)  # entropy_coding_mode, bottom_field_pic_order_in_frame_present
+    if b.ue() != 0:
+        raise Doubt("slice groups (FMO)")
+    ref_l0 = b.ue() + 1
+    if pps_id >= 256 or sps_id >= 32 or ref_l0 > 32 or b.ue() + 1 > 32:
+        raise Doubt("a picture parameter set out of range")
+    return Pps(pps_id, sps_id, ref_l0)
+
+
+def slice_start(nal: bytes) -> tuple[int, int]:
+    """(slice_type, pic_parameter_set_id) of a coded slice NAL unit."""
+    b = _Bits(nal)
+    b.u(8)
+    b.ue()  # first_mb_in_slice
+    return b.ue(), b.ue()
+
+
+def sei_has_recovery_point(nal: bytes) -> bool:
+    """Whether a SEI NAL unit carries a recovery point (payload type 6): FFmpeg's h264 parser then marks
+    the packet a keyframe. A message list that does not parse cleanly is a doubt."""
+    rbsp = _Bits.rbsp(nal)
+    at, found = 1, False
+    while at < len(rbsp) - 1 or (at == len(rbsp) - 1 and rbsp[at] != 0x80):
+        kind = size = 0
+        for value in ("kind", "size"):
+            total = 0
+            while at < len(rbsp) and rbsp[at] == 0xFF:
+                total, at = total + 255, at + 1
+            if at >= len(rbsp):
+                raise Doubt("a cut SEI message")
+            total, at = total + rbsp[at], at + 1
+            kind, size = (total, size) if value == "kind" else (kind, total)
+        if at + size > len(rbsp):
+            raise Doubt("a SEI message past its NAL unit")
+        if kind == 6:
+            if _Bits(b"\x00" + rbsp[at : at + size]).skip(8).ue() > 256:
+                raise Doubt("a recovery point FFmpeg refuses")
+            found = True
+        elif kind == 5 and rbsp[at + 16 : at + 28] == b"x264 - core ":
+            build = rbsp[at + 28 : at + 36].split(b" ")[0]
+            if not build.isdigit() or int(build) < 44:  # FFmpeg then doubles the SPS frame rate's time scale
+                raise Doubt("an x264 build older than 44")
+        at += size
+    return found
+
+
+def parameter_sets(avcc: bytes) -> tuple[bytes, bytes]:
+    """The one SPS and the one PPS of an avcC whose NAL units carry 4-byte lengths (what FFmpeg's h264
+    parser then reads the packets with); anything else is a doubt."""
+    if len(avcc) < 7 or avcc[0] != 1 or avcc[4] & 3 != 3 or avcc[5] & 0x1F != 1:
+        raise Doubt("an avcC with other NAL lengths, or not exactly one SPS")
+    sps_size = int.from_bytes(avcc[6:8], "big")
+    at = 8 + sps_size
+    if at + 3 > len(avcc) or avcc[at] != 1:
+        raise Doubt("an avcC without exactly one PPS")
+    pps_size = int.from_bytes(avcc[at + 1 : at + 3], "big")
+    if at + 3 + pps_size > len(avcc):
+        raise Doubt("a cut parameter set")
+    return avcc[8:at], avcc[at + 3 : at + 3 + pps_size]
 
 
 def first_sps(avcc: bytes) -> bytes:
-    if len(avcc) < 7 or avcc[0] != 1 or avcc[5] & 0x1F < 1:
-        raise Doubt("an avcC without a sequence parameter set")
-    size = int.from_bytes(avcc[6:8], "big")
-    if 8 + size > len(avcc):
-        raise Doubt("a cut sequence parameter set")
-    return avcc[8 : 8 + size]
+    return parameter_sets(avcc)[0]
 
 
 class _Bits:
     def __init__(self, nal: bytes) -> None:
-        rbsp = nal.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention
+        rbsp = self.rbsp(nal)
         self.value, self.left = int.from_bytes(rbsp, "big"), len(rbsp) * 8
+
+    @staticmethod
+    def rbsp(nal: bytes) -> bytes:
+        return nal.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention
+
+    def skip(self, n: int) -> _Bits:
+        self.u(n)
+        return self
+
+    def trailing(self) -> bool:
+        """Only rbsp_trailing_bits left: a one, then zeros to the byte's end."""
+        return self.left >= 1 and self.value & ((1 << self.left) - 1) == 1 << (self.left - 1)
 
     def u(self, n: int) -> int:
         if n > self.left:
@@ -255,7 +340,7 @@ def parse_sps(nal: bytes) -> Sps:
         raise Doubt("not a sequence parameter set")
     profile = b.u(8)
     b.u(16)  # constraint flags, level
-    b.ue()  # seq_parameter_set_id
+    sps_id = b.ue()
     chroma, depth = 1, 8
     if profile in HIGH_PROFILES:
         chroma = b.ue()
@@ -273,15 +358,21 @@ def parse_sps(nal: bytes) -> Sps:
                         if nxt:
                             nxt = (last + b.se()) % 256
                         last = nxt or last
-    b.ue()  # log2_max_frame_num_minus4
+    if sps_id >= 32 or depth > 14 or chroma > 3 or b.ue() > 12:  # log2_max_frame_num_minus4
+        raise Doubt("a sequence parameter set out of range")
     poc = b.ue()
-    if poc == 0:
-        b.ue()
+    if poc > 2:
+        raise Doubt("a picture order count type out of range")
+    if poc == 0 and b.ue() > 12:
+        raise Doubt("a picture order count length out of range")
     elif poc == 1:
         b.u(1), b.se(), b.se()
         for _ in range(b.ue()):
             b.se()
-    b.ue(), b.u(1)  # max_num_ref_frames, gaps
+    max_ref_frames = b.ue()
+    b.u(1)  # gaps_in_frame_num_allowed
+    if max_ref_frames > 16:
+        raise Doubt("too many reference frames")
     mbs_w, map_h = b.ue() + 1, b.ue() + 1
     if not b.u(1):
         raise Doubt("interlaced coding (fields)")
@@ -318,7 +409,10 @@ def parse_sps(nal: bytes) -> Sps:
         if b.u(1):  # bitstream_restriction
             b.u(1), b.ue(), b.ue(), b.ue(), b.ue()  # mv over boundaries, bytes/bits denominators, mv lengths
             reorder = b.ue()
-    return Sps(chroma, depth, width, height, full_range, matrix, timing, pic_struct, reorder)
+            b.ue()  # max_dec_frame_buffering
+    if not b.trailing() or width > 16384 or height > 16384:
+        raise Doubt("a sequence parameter set that does not end where it should")
+    return Sps(chroma, depth, width, height, full_range, matrix, timing, pic_struct, reorder, max_ref_frames, sps_id)
 
 
 def _hrd(b: _Bits) -> bool:

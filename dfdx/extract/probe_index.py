@@ -16,11 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import math
+import struct
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 from dfdx.children import Children
-from dfdx.extract.mp4 import Doubt, Movie, Sps, Track, first_sps, parse_sps, read_movie
+from dfdx.extract.mp4 import (
+    Doubt,
+    Movie,
+    Pps,
+    Sps,
+    Track,
+    first_sps,
+    parameter_sets,
+    parse_pps,
+    parse_sps,
+    read_movie,
+    sei_has_recovery_point,
+    slice_start,
+)
 from dfdx.extract.probe import FrameGrid, VideoInfo, probe
 
 IDENTITY = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
@@ -50,16 +65,14 @@ async def probe_index(path: Path, children: Children, timeout_s: float) -> Video
 def read_index(path: Path) -> VideoInfo:
     """VideoInfo from the sample tables; raises Doubt when ffprobe must decide (OSError counts too)."""
     try:
-        info = video_info(read_movie(path))
-        _refuse_old_x264(path, info)
-        return info
+        return video_info(read_movie(path), path)
     except OSError as exc:
         raise Doubt(f"cannot read: {exc.strerror}") from None
-    except (IndexError, ValueError, KeyError, ZeroDivisionError) as exc:  # struct.error is a ValueError
+    except (IndexError, ValueError, KeyError, ZeroDivisionError, struct.error) as exc:
         raise Doubt(f"malformed tables: {exc}") from None
 
 
-def video_info(movie: Movie) -> VideoInfo:
+def video_info(movie: Movie, path: Path) -> VideoInfo:
     if movie.has_cover or movie.timescale <= 0 or movie.matrix != IDENTITY:
         raise Doubt("a cover picture, no movie timescale, or a movie matrix")
     videos = [i for i, t in enumerate(movie.tracks) if t.handler == b"vide"]
@@ -81,7 +94,10 @@ def video_info(movie: Movie) -> VideoInfo:
         raise Doubt(f"video {v.sample_entry!r}: only H.264 is read here")
     if v.seen & VIDEO_REFUSED:
         raise Doubt(f"video boxes {sorted(v.seen & VIDEO_REFUSED)}")
-    sps = parse_sps(first_sps(v.entry_boxes[b"avcC"]))
+    sps_nal, pps_nal = parameter_sets(v.entry_boxes[b"avcC"])
+    sps, pps = parse_sps(sps_nal), parse_pps(pps_nal)
+    if pps.sps_id != sps.sps_id:
+        raise Doubt("the PPS names another SPS")
     if sps.pic_struct_present or sps.timing is None:
         raise Doubt("pic_struct timing, or no timing: ffmpeg's parser then times frames its own way")
     color_range, matrix = _colours(sps, v.entry_boxes.get(b"colr"))
@@ -106,7 +122,8 @@ def video_info(movie: Movie) -> VideoInfo:
     pts_sorted = sorted({s[0] for s in shown})
     if len(pts_sorted) != len(shown):
         raise Doubt("two frames at one time")
-    keys = {s[0] for s in shown if s[2]}
+    with open(path, "rb", buffering=0) as f:
+        keys = {s[0] for s in shown if _parser_keyframe(f, s[4], s[5], sps, pps)}
     if not keys:
         raise Doubt("no keyframe")
     last = next(s for s in shown if s[0] == pts_sorted[-1])
@@ -144,19 +161,38 @@ def _colours(sps: Sps, colr: bytes | None) -> tuple[str | None, int | None]:
     return color_range, matrix
 
 
-def _refuse_old_x264(path: Path, info: VideoInfo) -> None:
-    """x264 before build 44 wrote half the frame rate in its SPS, and FFmpeg's h264 parser corrects for it
-    by reading the encoder's SEI in the first keyframe: such a file is left to ffprobe."""
-    where = info.grid.packets[info.grid.keyframes[0]]
-    assert where is not None
-    with open(path, "rb") as f:
-        f.seek(where[0])
-        head = f.read(min(where[1], 1 << 16))
-    at = head.find(b"x264 - core ")
-    if at >= 0:
-        digits = head[at + 12 : at + 20].split(b" ")[0]
-        if not digits.isdigit() or int(digits) < 44:
-            raise Doubt("an x264 build older than 44")
+def _parser_keyframe(f: BinaryIO, pos: int, size: int, sps: Sps, pps: Pps) -> bool:
+    """The keyframe flag ffprobe prints for an H.264 packet in MP4: not stss's, but what FFmpeg's h264
+    parser says, from the NAL units up to the packet's first slice: an IDR slice, a recovery point SEI
+    before it, or an I slice when the stream uses one reference frame at most. Reads those NAL units only."""
+    recovery, at = False, 0
+    while at + 5 <= size:
+        f.seek(pos + at)
+        head = f.read(5)
+        length = int.from_bytes(head[:4], "big")
+        if len(head) < 5 or length == 0 or at + 4 + length > size:
+            raise Doubt("a packet FFmpeg's parser would not split")
+        kind = head[4] & 0x1F
+        if kind in (1, 5):
+            slice_type, pps_id = slice_start(_nal(f, pos + at + 4, length, limit=48))
+            if pps_id != pps.pps_id:
+                raise Doubt("a slice names another PPS")
+            heuristic = sps.max_ref_frames <= 1 and pps.ref_l0 <= 1 and slice_type % 5 == 2
+            return kind == 5 or recovery or heuristic
+        if kind == 6:
+            recovery = sei_has_recovery_point(_nal(f, pos + at + 4, length)) or recovery
+        elif kind in (7, 8, 13, 15):
+            raise Doubt("parameter sets inside the stream")
+        at += 4 + length
+    raise Doubt("a packet without a slice")
+
+
+def _nal(f: BinaryIO, at: int, length: int, limit: int = 1 << 20) -> bytes:
+    f.seek(at)
+    data = f.read(min(length, limit))
+    if len(data) < min(length, limit):
+        raise Doubt("a NAL unit past the end of the file")
+    return data
 
 
 def _samples(t: Track) -> list[Sample]:
@@ -164,8 +200,8 @@ def _samples(t: Track) -> list[Sample]:
     n = len(t.sizes)
     if not n or sum(c for c, _ in t.stts) != n or any(d >= INT_MAX or c == 0 for c, d in t.stts):
         raise Doubt("stts and stsz disagree, or odd deltas")
-    if t.ctts is not None and (sum(c for c, _ in t.ctts) != n or any(c <= 0 for c, _ in t.ctts)):
-        raise Doubt("ctts and stsz disagree")
+    if t.ctts is not None and (sum(c for c, _ in t.ctts) != n or any(c <= 0 or abs(o) >= 1 << 28 for c, o in t.ctts)):
+        raise Doubt("ctts and stsz disagree, or an offset FFmpeg calls invalid")
     deltas = [d for c, d in t.stts for _ in range(c)]
     offsets = [o for c, o in t.ctts for _ in range(c)] if t.ctts else [0] * n
     if t.stss is None:

@@ -20,12 +20,13 @@ the grid) return None: the per-group path serves them as before.
 from __future__ import annotations
 
 import bisect
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dfdx.extract.decoders.nal import h264_reference
-from dfdx.extract.mp4 import Doubt, parse_sps, read_movie
+from dfdx.extract.mp4 import Doubt, parameter_sets, parse_sps, read_movie
 from dfdx.extract.plan import Plan, keyframe_before
 from dfdx.extract.probe import VideoInfo
 from dfdx.extract.probe_index import decode_order
@@ -60,16 +61,16 @@ def build_feed(path: Path, info: VideoInfo, plan: Plan) -> Feed | None:
         avcc = track.entry_boxes.get(b"avcC")
         if track.sample_entry not in (b"avc1", b"avc3") or avcc is None or b"colr" in track.entry_boxes:
             return None
-        headers = parameter_sets(avcc)
-        if headers is None or parse_sps(headers[0][4:]).num_reorder_frames is None:
+        sps, pps = parameter_sets(avcc)
+        if parse_sps(sps).num_reorder_frames is None:
             return None
         order = decode_order(track)  # (file offset, size) per sample, in decode order
-    except (Doubt, OSError, IndexError, ValueError):
+    except (Doubt, OSError, IndexError, ValueError, struct.error):
         return None
     at = {where: i for i, where in enumerate(info.grid.packets) if where is not None}
     by_sample = [at.get(where) for where in order]  # grid index of each sample in decode order
     try:
-        return _feed(path, info, plan, order, by_sample, b"".join(headers))
+        return _feed(path, info, plan, order, by_sample, START + sps + START + pps)
     except (Doubt, OSError):
         return None
 
@@ -103,21 +104,6 @@ def _feed(path: Path, info: VideoInfo, plan: Plan, order: list[tuple[int, int]],
                 frames.append(g)
             emitted += len(sent)
     return Feed(b"".join(chunks), tuple(numbers), tuple(frames), emitted)
-
-
-def parameter_sets(avcc: bytes) -> list[bytes] | None:
-    """The SPS and PPS NAL units of an avcC, each behind a start code; None unless lengths are 4 bytes."""
-    if len(avcc) < 7 or avcc[0] != 1 or avcc[4] & 3 != 3:
-        return None
-    out, pos = [], 5
-    for count_mask in (0x1F, 0xFF):
-        count = avcc[pos] & count_mask
-        pos += 1
-        for _ in range(count):
-            size = int.from_bytes(avcc[pos : pos + 2], "big")
-            out.append(START + avcc[pos + 2 : pos + 2 + size])
-            pos += 2 + size
-    return out if out and pos <= len(avcc) else None
 
 
 def _read(f: BinaryIO, where: tuple[int, int]) -> bytes:
