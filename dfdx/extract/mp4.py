@@ -322,11 +322,11 @@ class _Bits:
         return (self.value >> self.left) & ((1 << n) - 1)
 
     def ue(self) -> int:
-        zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise Doubt("a broken Exp-Golomb code")
+        rest = self.value & ((1 << self.left) - 1)
+        zeros = self.left - rest.bit_length()  # leading zero bits, then a one
+        if not rest or zeros > 31:
+            raise Doubt("a broken Exp-Golomb code")
+        self.left -= zeros + 1
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:

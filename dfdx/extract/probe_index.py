@@ -168,17 +168,20 @@ def _parser_keyframe(f: BinaryIO, pos: int, size: int, sps: Sps, pps: Pps) -> bo
     recovery, at = False, 0
     while at + 5 <= size:
         f.seek(pos + at)
-        head = f.read(5)
+        head = f.read(52)  # the NAL unit's length, and a slice header's first fields if it is a slice
         length = int.from_bytes(head[:4], "big")
         if len(head) < 5 or length == 0 or at + 4 + length > size:
             raise Doubt("a packet FFmpeg's parser would not split")
         kind = head[4] & 0x1F
-        if kind in (1, 5):
-            slice_type, pps_id = slice_start(_nal(f, pos + at + 4, length, limit=48))
+        if kind in (1, 5):  # the parser sets the flag for these two before it looks at the slice's PPS
+            if kind == 5 or recovery:
+                return True
+            if sps.max_ref_frames > 1 or pps.ref_l0 > 1:
+                return False
+            slice_type, pps_id = slice_start(head[4 : 4 + length])
             if pps_id != pps.pps_id:
                 raise Doubt("a slice names another PPS")
-            heuristic = sps.max_ref_frames <= 1 and pps.ref_l0 <= 1 and slice_type % 5 == 2
-            return kind == 5 or recovery or heuristic
+            return slice_type % 5 == 2  # "heuristic to detect non marked keyframes"
         if kind == 6:
             recovery = sei_has_recovery_point(_nal(f, pos + at + 4, length)) or recovery
         elif kind in (7, 8, 13, 15):
