@@ -2,7 +2,9 @@
 
 An MP4's moov box lists every sample's decode time (stts), composition offset (ctts), keyframe flag
 (stss), size and position (stsz, stco, stsc), and the edit list (elst) that places them on the timeline:
-the exact frame grid, without a child process and without reading a byte of the media data. The rules
+the exact frame grid, without a child process; of the media data only the NAL unit headers up to each
+packet's first slice are read (ffprobe's keyframe flags are FFmpeg's h264 parser's, see
+_parser_keyframe). The rules
 below are those of FFmpeg 5.1's mov demuxer and ffprobe (mov_build_index, mov_fix_index, mov_read_packet,
 compute_frame_duration, update_stream_timings), ported for the shapes encoders write, so both readings give
 the same record, field for field (tests/extract/test_probe_index.py holds them to it).
@@ -22,20 +24,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dfdx.children import Children
-from dfdx.extract.mp4 import (
-    Doubt,
-    Movie,
+from dfdx.extract.h264 import (
     Pps,
     Sps,
-    Track,
     first_sps,
     parameter_sets,
     parse_pps,
     parse_sps,
-    read_movie,
     sei_has_recovery_point,
     slice_start,
 )
+from dfdx.extract.mp4 import Doubt, Movie, Track, read_movie
 from dfdx.extract.probe import FrameGrid, VideoInfo, probe
 
 IDENTITY = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dfdx.extract.decoders.nal import h264_reference
-from dfdx.extract.mp4 import Doubt, parameter_sets, parse_sps, read_movie
+from dfdx.extract.h264 import parameter_sets, parse_sps
+from dfdx.extract.mp4 import Doubt, read_movie
 from dfdx.extract.plan import Plan, keyframe_before
 from dfdx.extract.probe import VideoInfo
 from dfdx.extract.probe_index import decode_order
