@@ -59,7 +59,8 @@ def main() -> int:
                         out = work / f"out-{side}-{grabber}-{round_}"
                         argv = [sys.executable, "-m", "dfdx", "extract", "--dataset-path", str(CORPUS),
                                 "--output-dir", str(out), "--grabber", grabber, "-q"]  # fmt: skip
-                        sample = run_tree(argv, env=env)
+                        # `python -m` puts the working directory first on sys.path: each side runs in its own tree
+                        sample = run_tree(argv, env=env, cwd=before if side == "before" else ROOT)
                         walls[side].append(sample.wall_s)
                         cpus[side].append(sample.cpu_s)
                         frames.setdefault(side, frames_of(out))

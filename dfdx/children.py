@@ -65,13 +65,15 @@ class Children:
         return ChildResult(proc.returncode if proc.returncode is not None else -1, out, err)
 
     @contextlib.asynccontextmanager
-    async def spawn(self, argv: list[str], timeout_s: float) -> AsyncIterator[asyncio.subprocess.Process]:
-        """A live child inside a semaphore slot; killed and reaped on timeout, error or cancellation."""
+    async def spawn(self, argv: list[str], timeout_s: float,
+                    stdin: bool = False) -> AsyncIterator[asyncio.subprocess.Process]:
+        """A live child inside a semaphore slot; killed and reaped on timeout, error or cancellation.
+        `stdin`: a pipe the caller writes to (else /dev/null)."""
         async with self.semaphore:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *_dies_with_us(argv),
-                    stdin=asyncio.subprocess.DEVNULL,
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
                     start_new_session=True,

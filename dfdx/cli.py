@@ -34,6 +34,10 @@ EXTRACT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--seek": ("extract.seek", {"choices": CHOICES["extract.seek"],
                                 "help": "exact: the frame played at each position (default); "
                                         "keyframe: the nearest keyframe, faster"}),
+    "--probe": ("extract.probe", {"choices": CHOICES["extract.probe"],
+                                  "help": "ffprobe: one ffprobe child per video (default); index: read the frame grid "
+                                          "from the MP4's own sample tables in process (the same grid; ffprobe for "
+                                          "other containers and any file it doubts)"}),
     "--grabber": ("extract.grabber", {"choices": CHOICES["extract.grabber"],
                                       "help": "ffmpeg: one ffmpeg CLI child per seek (default); pyav: long-lived PyAV "
                                               "workers that skip non-reference frames, faster (pip install "

@@ -69,6 +69,7 @@ class ExtractConfig:
     retry_failed: bool = False
     timeout_s: float = 300.0
     seek: str = "exact"
+    probe: str = "ffprobe"  # how the frame grid is read: dfdx.extract.probe (ffprobe) or probe_index (index)
     grabber: str = "ffmpeg"  # the decoder: dfdx.extract.decoders
     crop: str = "none"  # the frame transform: dfdx.extract.transforms
     face: FaceConfig = field(default_factory=FaceConfig)  # the options of `crop: face`

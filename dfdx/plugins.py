@@ -19,6 +19,10 @@ PROFILES = {  # dataset.profile: dfdx.datasets.profiles.Profile ("auto" picks on
     "dfdc": "dfdx.datasets.profiles.dfdc:DfdcProfile",
     "folders": "dfdx.datasets.profiles.folders:FoldersProfile",
 }
+PROBES = {  # extract.probe: async (path, children, timeout_s) -> dfdx.extract.probe.VideoInfo
+    "ffprobe": "dfdx.extract.probe:probe",
+    "index": "dfdx.extract.probe_index:probe_index",
+}
 DECODERS = {  # extract.grabber: dfdx.extract.decoders.Decoder
     "ffmpeg": "dfdx.extract.decoders.ffmpeg:FfmpegDecoder",
     "pyav": "dfdx.extract.decoders.pyav:PyAVDecoder",
@@ -37,6 +41,7 @@ RUNNERS = {  # run.runner: dfdx.run.Runner
 
 KINDS = {
     "dataset.profile": PROFILES,
+    "extract.probe": PROBES,
     "extract.grabber": DECODERS,
     "extract.crop": TRANSFORMS,
     "extract.format": ENCODERS,

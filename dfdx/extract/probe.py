@@ -15,14 +15,16 @@ from typing import Any
 
 from dfdx.children import Children
 
+# Only what parse_probe reads: ffprobe's cost is mostly its own start (Debian's build links 215 libraries),
+# the rest is find_stream_info and one line per packet (measured in benchmarks/run.py, `probe_cpu_s`).
 FFPROBE_ENTRIES = ":".join(
     [
         "stream=index,codec_type,codec_name,width,height,pix_fmt,color_space,color_range,"
-        "avg_frame_rate,r_frame_rate,time_base,start_time,duration,sample_aspect_ratio",
+        "avg_frame_rate,r_frame_rate,time_base,duration",
         "stream_disposition=attached_pic",
         "stream_side_data=rotation",
         "stream_tags=rotate",
-        "format=start_time,duration,format_name",
+        "format=start_time,duration",
         "packet=stream_index,pts,dts,duration,flags,pos,size",
     ]
 )

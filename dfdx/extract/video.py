@@ -13,10 +13,12 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from dfdx import plugins
 from dfdx.children import Children, ChildTimeout
 from dfdx.clock import utc_now
 from dfdx.datasets.discover import Video
@@ -27,13 +29,16 @@ from dfdx.extract.encoders import Encoder, open_encoder
 from dfdx.extract.frame import Frame
 from dfdx.extract.misses import Placed, place_outputs
 from dfdx.extract.plan import Plan, frame_filename, make_plan
-from dfdx.extract.probe import ProbeError, VideoInfo, probe
+from dfdx.extract.probe import ProbeError, VideoInfo
 from dfdx.extract.settings import ExtractSettings
 from dfdx.extract.transforms import Output, Transform, open_transform
 from dfdx.extract.write import write_files
 from dfdx.ledger import FrameEntry, LedgerEntry, MissEntry
 
 log = logging.getLogger("dfdx")
+
+# `extract.probe`: dfdx.extract.probe.probe (ffprobe) or dfdx.extract.probe_index.probe_index (the MP4's tables).
+Probe = Callable[[Path, Children, float], Awaitable[VideoInfo]]
 
 
 class NotAVideo(Exception):
@@ -42,10 +47,11 @@ class NotAVideo(Exception):
 
 @dataclass(slots=True)
 class Tools:
-    """The parts one process uses for every video of a run: the bounded children, the decoder (which
-    may keep workers alive), the transform and the encoder."""
+    """The parts one process uses for every video of a run: the bounded children, the probe, the decoder
+    (which may keep workers alive), the transform and the encoder."""
 
     children: Children
+    probe: Probe
     decoder: Decoder
     transform: Transform
     encoder: Encoder
@@ -55,6 +61,7 @@ class Tools:
         x = settings.extract
         return cls(
             children=children or Children(settings.workers),
+            probe=plugins.load("extract.probe", x.probe),
             decoder=open_decoder(x.grabber, settings.workers),
             transform=open_transform(x.crop, x, settings.workers),
             encoder=open_encoder(x.format, x.jpeg_quality),
@@ -93,7 +100,7 @@ async def extract_video(video: Video, settings: ExtractSettings, tools: Tools,
 async def _extract(video: Video, settings: ExtractSettings, tools: Tools) -> tuple[dict[str, object], list[FrameEntry]]:
     x = settings.extract
     _require_regular_file(video.path)
-    info = await probe(video.path, tools.children, x.timeout_s)
+    info = await tools.probe(video.path, tools.children, x.timeout_s)
     plan = make_plan(info, settings.positions[video.category], x.seek)
     decoded = await _decode(video, settings, tools, info, plan)
     missing = [t for t in plan.targets if t.frame not in decoded]

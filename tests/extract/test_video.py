@@ -48,3 +48,17 @@ def test_a_bad_video_is_a_failed_entry_and_its_old_frames_go(tmp_path, dataset, 
     bad = _extract(video, tmp_path / "out", previous=good)
     assert bad.status == "failed" and bad.frames == [] and "not a readable video" in (bad.error or "")
     assert not any((tmp_path / "out" / f.path).exists() for f in good.frames)
+
+
+def test_probe_index_gives_the_same_entry_as_ffprobe(tmp_path, dataset, video_cache):
+    """`extract.probe: index` reads the grid in process: same frames, same bytes, same ledger facts."""
+    root = dataset(f"{REAL}/01__a.mp4", video_cache("bf.mp4", frames=61, gop=12, output_args=("-bf", "3")))
+    video = Video(path=root / REAL / "01__a.mp4", rel=f"{REAL}/01__a.mp4", category="real")
+    entries = {name: _extract(video, tmp_path / name, **{"extract.probe": name}) for name in ("ffprobe", "index")}
+    first, second = entries["ffprobe"], entries["index"]
+    assert first.params == second.params and first.status == second.status == "ok"
+    assert (first.duration_s, first.width, first.height, first.fps) == (second.duration_s, second.width,
+                                                                        second.height, second.fps)  # fmt: skip
+    assert [(f.path, f.pts_s, f.bytes) for f in first.frames] == [(f.path, f.pts_s, f.bytes) for f in second.frames]
+    for f in first.frames:
+        assert (tmp_path / "ffprobe" / f.path).read_bytes() == (tmp_path / "index" / f.path).read_bytes()

@@ -5,6 +5,8 @@ pixel of any other frame. So when every target of a seek group is a reference fr
 lets the decoder skip the non-reference frames on the way (`-skip_frame noref`): about a third less
 decoding on x264 files, the same bytes out. A group with a non-reference target is decoded in full (the
 CLI cannot switch skipping off just before the target), and so is any group this module cannot read.
+(For H.264 in MP4 the one-child path of dfdx.extract.decoders.annexb goes further: it leaves every
+non-reference frame that is not a target out of the stream it feeds ffmpeg, whatever the targets are.)
 """
 
 from __future__ import annotations
