@@ -67,6 +67,16 @@ def face_output(tmp_path_factory: pytest.TempPathFactory, face_video_cache: Call
     return make_face_output(tmp_path_factory.mktemp("face-output"), face_video_cache, video_cache)
 
 
+def put(root: Path, rel: str, source: Path | bytes) -> None:
+    """Copy `source` (or write bytes) to root/rel, making the folders on the way."""
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, bytes):
+        dest.write_bytes(source)
+    else:
+        shutil.copyfile(source, dest)
+
+
 @pytest.fixture
 def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., Path]:
     """add(rel, source) copies (or writes bytes to) tmp/dataset/rel; returns the dataset root."""
@@ -74,15 +84,33 @@ def dataset(tmp_path: Path, video_cache: Callable[..., Path]) -> Callable[..., P
     root.mkdir()
 
     def add(rel: str, source: Path | bytes) -> Path:
-        dest = root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(source, bytes):
-            dest.write_bytes(source)
-        else:
-            shutil.copyfile(source, dest)
+        put(root, rel, source)
         return root
 
     return add
+
+
+def extract_one_video(video: Any, out: Path, dataset_root: Path, previous: Any = None, **overrides: Any) -> Any:
+    """The unit of work on one video, as a runner calls it (overrides: dotted config keys); its ledger entry."""
+    import asyncio
+    from collections import Counter
+
+    from dfdx.config import load_config
+    from dfdx.extract.settings import resolve_settings
+    from dfdx.extract.video import Tools, extract_video
+
+    cfg = load_config(None, {"output_dir": str(out), "dataset_path": str(dataset_root), **overrides})
+    settings = resolve_settings(cfg, Counter([video.category]), versions={"dfdx": "test"})
+    (out / video.category).mkdir(parents=True, exist_ok=True)
+
+    async def go() -> Any:
+        tools = Tools.open(settings)
+        try:
+            return await extract_video(video, settings, tools, previous)
+        finally:
+            await tools.close()
+
+    return asyncio.run(go())
 
 
 def run_dfdx(

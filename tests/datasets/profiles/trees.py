@@ -5,19 +5,11 @@ need files ffmpeg can read)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+from tests.conftest import put
+
 FF_PAIRS = {"train": [["000", "003"]], "val": [["001", "004"]], "test": [["002", "005"]]}
-
-
-def put(root: Path, rel: str, source: Path | bytes) -> None:
-    dest = root / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, bytes):
-        dest.write_bytes(source)
-    else:
-        shutil.copyfile(source, dest)
 
 
 def ffpp_tree(root: Path, video: Path, compressions: tuple[str, ...] = ("c23",), splits: bool = True) -> Path:
