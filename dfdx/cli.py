@@ -73,6 +73,11 @@ DOWNLOAD_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                                  "help": "where downloads go (default: dfd_dataset)"}),
     "--dataset": ("download.dataset", {"metavar": "OWNER/SLUG", "help": "the Kaggle dataset (default: DFD)"}),
 }  # fmt: skip
+PARTS_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--parts": ("download.parts", {"metavar": "PARTS",
+                                   "help": "with --profile dfdc: the parts to fetch and extract, e.g. 0-9,12 "
+                                           "(default: all 50)"}),
+}  # fmt: skip
 FLAGS: dict[str, tuple[str, str]] = {
     "--resume": ("extract.resume", "skip videos the ledger says are done (default: on)"),
     "--retry-failed": ("extract.retry_failed", "also redo videos whose last attempt failed"),
@@ -174,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(run, EXTRACT_OPTIONS)
     _add_flags(run)
     _add_options(run, DOWNLOAD_OPTIONS)
+    _add_options(run, PARTS_OPTIONS)
+    run.add_argument("--delete-archive", "--delete_archive", dest="download.delete_archive", action="store_true",
+                     default=argparse.SUPPRESS, help="delete the archive once unpacked and verified; with --profile "
+                     "dfdc, each part's zip and videos once its frames are recorded")  # fmt: skip
     stage = run.add_mutually_exclusive_group()
     stage.add_argument("--download-only", "--download_only", dest="download_only", action="store_true",
                        help="stop after the download")  # fmt: skip
@@ -252,7 +261,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Download into the dataset folder, then extract it: with --max-videos only the sampled videos are
-    fetched, and the same seeded sample is what extraction then picks."""
+    fetched, and the same seeded sample is what extraction then picks. DFDC (`--profile dfdc`) goes part
+    by part instead: each part downloaded, extracted and (`download.delete_archive`) deleted in turn."""
     from dfdx.datasets.download import download
     from dfdx.run.command import run_extract
 
@@ -264,6 +274,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             folder = load_config(getattr(args, "config", None), overrides).download.download_dir
         overrides.update({"dataset_path": folder, "download.download_dir": folder})
     cfg = load_config(getattr(args, "config", None), overrides)
+    if cfg.dataset.profile == "dfdc" and not args.process_only:
+        return run_extract(cfg, by_part=True, extract=not args.download_only)  # each part fetched, then extracted
     if not args.process_only:
         code = download(cfg)
         if code != 0 or args.download_only:

@@ -22,6 +22,7 @@ from dfdx import plugins
 from dfdx.errors import ConfigError
 
 DFD_SLUG = "sanikatiwarekar/deep-fake-detection-dfd-entire-original-dataset"
+DFDC_COMPETITION = "deepfake-detection-challenge"  # `profile: dfdc`: the Kaggle competition `dfdx run` fetches
 DEFAULT_POSITIONS = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
 MAX_FRAMES = 99  # frames per video: `extract.frames`, and what `extract.balance` may give a category
 
@@ -100,6 +101,8 @@ class DownloadConfig:
     delete_archive: bool = False
     concurrency: int = 4
     retries: int = 5
+    competition: str = DFDC_COMPETITION  # profile dfdc: whose dfdc_train_part_N.zip files `dfdx run` fetches
+    parts: str | None = None  # profile dfdc: which parts `dfdx run` fetches and extracts, e.g. "0-9,12" (null: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +342,12 @@ def _check(cfg: Any, prefix: str) -> None:
     ):
         raise ConfigError(f"config key 'split.ratios': {list(cfg.ratios)!r} must be three shares "
                           "(train, val, test) >= 0 that sum to 1, train > 0")  # fmt: skip
+    if isinstance(cfg, DownloadConfig):
+        if cfg.parts is not None:
+            parse_parts(cfg.parts, "download.parts")
+        if not cfg.competition.strip() or "/" in cfg.competition:
+            raise ConfigError(f"config key 'download.competition': {cfg.competition!r} is not a Kaggle competition "
+                              "name (the part after kaggle.com/competitions/ in its URL)")  # fmt: skip
     if isinstance(cfg, SplitConfig):
         for name in ("val_parts", "test_parts"):
             if getattr(cfg, name) is not None:

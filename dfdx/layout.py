@@ -31,3 +31,5 @@ CLUSTER_MARKER_NAME = ".dfdx-cluster-check"  # the shared-folder check: the driv
 
 # In the download folder.
 DOWNLOAD_LEDGER_NAME = "download_ledger.jsonl"
+# DFDC part by part: one download ledger per part (parts fetched at once by several nodes never share a file)
+PART_DOWNLOAD_LEDGER_NAME = "download_ledger.{}.jsonl"  # .format(the part's zip name without .zip)

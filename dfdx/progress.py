@@ -52,6 +52,21 @@ class Progress(_Reporter):
         if self.on_terminal:
             self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
 
+    def grow(self, videos: int) -> None:
+        """More videos to do than the bar was started with (DFDC part by part: a part's clips are known
+        only once it is unpacked)."""
+        self.total += videos
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
+    def describe(self, text: str) -> None:
+        """What the bar is working on now (which DFDC part); a plain line says it at once."""
+        if self.bar is not None:
+            self.bar.set_description(text, refresh=True)
+        elif self.enabled:
+            print(f"[dfdx] {text}", file=sys.stderr, flush=True)
+
     def update(self, ok: bool, frames: int) -> None:
         self.done += 1
         self.failed += 0 if ok else 1

@@ -43,6 +43,9 @@ def test_repo_config_yaml_is_exactly_the_defaults():
         ("extract: [1, 2]\n", "config key 'extract': expected a mapping"),
         ("discover:\n  extensions: [mp4]\n", "config key 'discover.extensions': 'mp4' must start with a dot"),
         ("key: [unclosed\n", "is not valid YAML"),
+        ("download:\n  parts: 3-1\n", "config key 'download.parts': '3-1' is not a range of part numbers"),
+        ("download:\n  parts: all\n", "config key 'download.parts': 'all' in 'all' is not a part number"),
+        ("download:\n  competition: owner/slug\n", "config key 'download.competition': 'owner/slug' is not a Kaggle"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, message):

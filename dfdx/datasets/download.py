@@ -46,7 +46,16 @@ from dfdx.datasets.listing import (
     wanted_member,
 )
 from dfdx.datasets.retry import Retrier
-from dfdx.datasets.unpack import DISK_MARGIN, Unpacker, check_space, remove, size_of, unpacked_before, unwrap_single
+from dfdx.datasets.unpack import (
+    DISK_MARGIN,
+    Unpacker,
+    check_space,
+    remove,
+    settle,
+    size_of,
+    unpacked_before,
+    unwrap_single,
+)
 from dfdx.errors import EXIT_FAULT, SystemFault, UsageError, exit_code_for
 from dfdx.layout import DOWNLOAD_LEDGER_NAME
 from dfdx.progress import BytesProgress, fmt_bytes
@@ -57,14 +66,14 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- progress
 
 
-async def _poll_progress(progress: BytesProgress, measure: Callable[[], tuple[int, int]]) -> None:
+async def poll_progress(progress: BytesProgress, measure: Callable[[], tuple[int, int]]) -> None:
     """Redraw from what is on disk: part files grow inside the client, which reports nothing."""
     while True:
         progress.show(*measure())
         await asyncio.sleep(0.5)
 
 
-async def _stop_polling(poller: asyncio.Task[None]) -> None:
+async def stop_polling(poller: asyncio.Task[None]) -> None:
     poller.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await poller
@@ -167,7 +176,7 @@ class DownloadRun:
         progress = BytesProgress(
             "download", total_bytes, len(selected), self.show_progress, self.settings.progress_every_s
         )
-        poller = asyncio.create_task(_poll_progress(progress, measure))
+        poller = asyncio.create_task(poll_progress(progress, measure))
         semaphore = asyncio.Semaphore(max(1, self.cfg.download.concurrency))
 
         async def one(f: RemoteFile) -> str | None:
@@ -194,7 +203,7 @@ class DownloadRun:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
-            await _stop_polling(poller)
+            await stop_polling(poller)
             progress.show(*measure(), final=True)
             progress.close()
         fetched = len(todo) - len(errors)
@@ -229,7 +238,7 @@ class DownloadRun:
         final = local_path(self.dest, f.name)
         part = part_path(self.dest, f.name)
         if part.is_file() and part.stat().st_size == f.size_bytes:  # all bytes arrived, the rename did not
-            _settle(part, final)
+            settle(part, final)
             return
         url = self.client.fetch(f.name, part)
         served = unquote(PurePosixPath(urlsplit(url).path).name)
@@ -240,7 +249,7 @@ class DownloadRun:
         if size != f.size_bytes:
             remove(part, marker_path(part))
             raise IncompleteDownload(f"got {size} bytes where the listing says {f.size_bytes}")
-        _settle(part, final)
+        settle(part, final)
 
     # -- whole archive, then a safe unpack
 
@@ -297,11 +306,11 @@ class DownloadRun:
 
         estimate = sum(f.size_bytes for f in files)
         progress = BytesProgress("download", estimate, 1, self.show_progress, self.settings.progress_every_s)
-        poller = asyncio.create_task(_poll_progress(progress, lambda: (size_of(part), 0)))
+        poller = asyncio.create_task(poll_progress(progress, lambda: (size_of(part), 0)))
         try:
             await self.retrying(f"the archive of {self.client.slug}", self.fetch_archive, part, archive, space_for)
         finally:
-            await _stop_polling(poller)
+            await stop_polling(poller)
             got = size_of(archive) or size_of(part)
             progress.total_bytes = max(progress.total_bytes, got)
             progress.show(got, int(archive.is_file()), final=True)
@@ -309,19 +318,11 @@ class DownloadRun:
 
     def fetch_archive(self, part: Path, archive: Path, space_for: Callable[[int | None], None]) -> None:
         self.client.fetch(None, part, space_for)
-        _settle(part, archive)
+        settle(part, archive)
 
     def say(self, message: str) -> None:
         if not self.cfg.quiet:
             print(f"[dfdx] {message}", file=sys.stderr, flush=True)
-
-
-def _settle(part: Path, final: Path) -> None:
-    """Make a complete part file durable, then give it its final name (the client leaves it un-synced)."""
-    with open(part, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(part, final)
-    remove(marker_path(part))
 
 
 # ---------------------------------------------------------------- entry points

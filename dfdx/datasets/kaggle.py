@@ -17,7 +17,7 @@ import io
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,6 +187,31 @@ async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
 
     threading.Thread(target=work, name=f"dfdx-download-{getattr(fn, '__name__', 'call')}", daemon=True).start()
     return await future
+
+
+CLIENT_PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
+
+
+def client_environment() -> dict[str, str]:
+    """The variables the client reads (its credentials, endpoint and proxies) as this process has them: a
+    driver hands them to its cluster's tasks, whose nodes may have no Kaggle set-up of their own."""
+    return {k: v for k, v in os.environ.items() if k.startswith("KAGGLE_") or k.lower() in CLIENT_PROXY_VARS}
+
+
+@contextlib.contextmanager
+def using_environment(env: dict[str, str]) -> Iterator[None]:
+    """These variables set while the client runs, and the process's own restored after (a Ray worker
+    process runs other tasks after this one)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def load_kaggle_api() -> Any:

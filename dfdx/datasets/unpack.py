@@ -64,6 +64,14 @@ def remove(*paths: Path) -> None:
             path.unlink()
 
 
+def settle(part: Path, final: Path) -> None:
+    """Make a complete download durable, then give it its final name (the client leaves it un-synced)."""
+    with open(part, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(part, final)
+    remove(marker_path(part))
+
+
 def check_space(dest: Path, needed: int, what: str, detail: str = "", margin_on: int = 0) -> None:
     """Refuse to start writing what cannot fit in dest; `margin_on` bytes get the unpacking margin."""
     needed = int(needed + margin_on * (DISK_MARGIN - 1))

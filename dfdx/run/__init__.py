@@ -27,6 +27,32 @@ class RunStats:
     fault: str | None = None
     report: dict[str, Any] | None = None  # the report written at the end, for the summary
 
+    def add(self, summary: ShardSummary) -> None:
+        """A shard's or a DFDC part's counts into the run's; its fault becomes the run's."""
+        self.planned += summary.ok + summary.failed
+        self.skipped += summary.skipped
+        self.ok += summary.ok
+        self.failed += summary.failed
+        self.frames += summary.frames
+        self.bytes += summary.bytes
+        if summary.fault is not None and self.fault is None:
+            self.fault = summary.fault
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSummary:
+    """What a shard (or a DFDC part) returns when it ends: counts, never frames."""
+
+    shard: int
+    host: str
+    ok: int
+    failed: int
+    skipped: int  # recorded by an earlier attempt of this shard in this run (a retry)
+    frames: int
+    bytes: int
+    fault: str | None  # a fault of the system that stopped the shard (disk full, ffmpeg missing)
+    stopped: bool = False  # stopped from outside (Ctrl-C on the local runner) before every video was done
+
 
 class Runner(Protocol):
     def __init__(self, cfg: Config) -> None: ...
@@ -34,6 +60,11 @@ class Runner(Protocol):
     async def run(self) -> RunStats:
         """The whole extraction; a fault of the system ends it with `stats.fault` set (or raises
         UsageError/SystemFault before any work starts)."""
+        ...
+
+    async def run_parts(self, extract: bool = True) -> RunStats:
+        """`dfdx run --profile dfdc`: DFDC part by part (`dfdx.run.parts`): download, extract and, with
+        `download.delete_archive`, delete each part (`extract` False: download and unpack only)."""
         ...
 
     def stop(self, sig: signal.Signals | None = None) -> None:

@@ -18,13 +18,14 @@ from dfdx.run import Runner, RunStats
 from dfdx.run.console import console_logging, done_line
 
 
-def run_extract(cfg: Config) -> int:
-    """Run the extraction under signal handling; print the summary; return the exit code."""
+def run_extract(cfg: Config, *, by_part: bool = False, extract: bool = True) -> int:
+    """Run the extraction under signal handling; print the summary; return the exit code. `by_part`: DFDC
+    part by part (`dfdx run --profile dfdc`), downloading each part first (`extract` False: only that)."""
     out = Path(cfg.output_dir)
     console = console_logging(cfg.verbose, cfg.quiet)
     t0 = time.monotonic()
     try:
-        stats = asyncio.run(_run_with_signals(cfg))
+        stats = asyncio.run(_run_with_signals(cfg, by_part, extract))
     except Exception as exc:
         code = exit_code_for(exc)
         if code is None:
@@ -52,7 +53,7 @@ def run_extract(cfg: Config) -> int:
     return EXIT_OK
 
 
-async def _run_with_signals(cfg: Config) -> RunStats:
+async def _run_with_signals(cfg: Config, by_part: bool, extract: bool) -> RunStats:
     runner: Runner = plugins.load("run.runner", cfg.run.runner)(cfg)
     loop = asyncio.get_running_loop()
     stopped = False
@@ -68,7 +69,7 @@ async def _run_with_signals(cfg: Config) -> RunStats:
     for sig in EXIT_FOR_SIGNAL:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        return await runner.run()
+        return await (runner.run_parts(extract) if by_part else runner.run())
     finally:
         for sig in EXIT_FOR_SIGNAL:
             loop.remove_signal_handler(sig)

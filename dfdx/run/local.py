@@ -1,109 +1,41 @@
 """`run.runner: local`: the asyncio runner — streams videos through the unit of work on this machine,
 bounded and stoppable.
 
-Videos stream through: a video gets a task only when a slot is free, so memory stays flat with the
-size of the dataset; children are bounded by `Children`'s semaphore (num_workers). The runner knows
-nothing of how a video is extracted (`dfdx.extract.video`): it prepares the run (lock, log file, temp
-cleanup, resume), schedules, appends each entry to the ledger, counts, and writes the reports. A
-video's fault is data (a failed ledger line); a system's fault (`SystemFault`) stops the run with one
-message. `stop` (Ctrl-C, SIGTERM) starts no new video and cancels the running ones.
+The runner knows nothing of how a video is extracted (`dfdx.extract.video`): it prepares the run (lock,
+log file, temp cleanup, resume), streams the videos through `dfdx.run.scheduler.Scheduler` (a bound on
+children, each entry appended to the ledger), counts, and writes the reports. A video's fault is data (a
+failed ledger line); a system's fault (`SystemFault`) stops the run with one message. `stop` (Ctrl-C,
+SIGTERM) starts no new video and cancels the running ones. `run_parts` is DFDC part by part
+(`dfdx.run.parts`), one part after another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import signal
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
-from dfdx.datasets.discover import Video
 from dfdx.datasets.profiles import select_videos
-from dfdx.errors import DiskFull, SystemFault
 from dfdx.extract.positions import balance_note
-from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions
-from dfdx.extract.video import Tools, extract_video
+from dfdx.extract.settings import resolve_settings, tool_versions
+from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files
-from dfdx.ledger import LedgerEntry, LedgerWriter, ledger_path, load_state
+from dfdx.ledger import LedgerWriter, ledger_path, load_state
 from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
-from dfdx.run.resume import prepare
+from dfdx.run.parts import PartRun, parts_settings, plan_parts
+from dfdx.run.resume import fold_ledgers, prepare
+from dfdx.run.scheduler import Scheduler
 
 log = logging.getLogger("dfdx")
-
-
-class Scheduler:
-    """Streams videos through `extract_video` with at most twice the workers in flight (the next
-    videos' probes overlap the current decodes), appending each entry to the ledger as it finishes."""
-
-    def __init__(self, settings: ExtractSettings, tools: Tools, ledger: LedgerWriter, stats: RunStats,
-                 progress: Progress | None = None) -> None:  # fmt: skip
-        self.settings = settings
-        self.tools = tools
-        self.ledger = ledger
-        self.stats = stats
-        self.progress = progress
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.stopping = asyncio.Event()
-
-    async def run(self, todo: Iterable[Video], state: Mapping[str, LedgerEntry]) -> None:
-        slots = asyncio.Semaphore(self.settings.workers * 2)
-        for video in todo:
-            await slots.acquire()
-            if self.stopping.is_set():
-                slots.release()
-                break
-            task = asyncio.create_task(self._one(video, state.get(video.rel)))
-            self.tasks.add(task)
-            task.add_done_callback(lambda t: (self.tasks.discard(t), slots.release(), self._reap(t)))
-        while self.tasks:
-            await asyncio.wait(set(self.tasks))
-
-    async def _one(self, video: Video, previous: LedgerEntry | None) -> None:
-        entry = await extract_video(video, self.settings, self.tools, previous)
-        await self.ledger.append(entry)
-        ok = entry.status == "ok"
-        self.stats.ok += ok
-        self.stats.failed += not ok
-        self.stats.frames += len(entry.frames)
-        self.stats.bytes += sum(f.bytes for f in entry.frames)
-        if self.progress is not None:
-            self.progress.update(ok, len(entry.frames))
-
-    def _reap(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is None:
-            return
-        if self.stats.fault is None:
-            self.stats.fault = str(exc) if isinstance(exc, SystemFault) else f"internal error: {exc!r}"
-            if isinstance(exc, DiskFull):
-                self.stats.fault += self._space_needed()
-            if not isinstance(exc, SystemFault):
-                log.error("internal error", exc_info=exc)
-        self.stop()
-
-    def _space_needed(self) -> str:
-        left = self.stats.planned - self.stats.ok - self.stats.failed
-        per_video = self.stats.bytes / self.stats.ok if self.stats.ok else 1.5e6
-        out = self.settings.output_dir
-        free = shutil.disk_usage(out).free
-        return (f" ({free / 1e6:.1f} MB free in {str(out)!r}; the {left} videos left need about "
-                f"{left * per_video / 1e6:.0f} MB)")  # fmt: skip
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for task in list(self.tasks):
-            task.cancel()
 
 
 class LocalRunner:
@@ -113,6 +45,7 @@ class LocalRunner:
         self.stats = RunStats()
         self.tools: Tools | None = None
         self.scheduler: Scheduler | None = None
+        self.part: PartRun | None = None
         self.stopping = False
 
     async def run(self) -> RunStats:
@@ -160,16 +93,50 @@ class LocalRunner:
                                                             settings.dataset_root)  # fmt: skip
         return self.stats
 
+    async def run_parts(self, extract: bool = True) -> RunStats:
+        """DFDC part by part (`dfdx.run.parts`), one part after another on this machine."""
+        cfg = self.cfg
+        require_tools("ffmpeg", "ffprobe")
+        settings = await parts_settings(cfg)
+        check_writable(self.out)
+        with OutputLock(self.out), file_logging(self.out):
+            state = fold_ledgers(self.out) if cfg.extract.resume else {}
+            plan = await plan_parts(cfg, settings, state, extract=extract)
+            self.stats.skipped = plan.finished_videos
+            log.info("run %s: %d DFDC parts, %d already extracted, %d to do, %d workers", settings.run_id,
+                     plan.parts, plan.finished_parts, len(plan.jobs), cfg.workers)  # fmt: skip
+            progress = Progress(0, enabled=not cfg.quiet)
+            try:
+                for n, job in enumerate(plan.jobs, start=1):
+                    if self.stopping:
+                        break
+                    progress.describe(f"{job.part.stem} ({n}/{len(plan.jobs)})")
+                    self.part = PartRun(job, progress)
+                    self.stats.add(await self.part.run())
+                    if self.stats.fault is not None:
+                        break
+            finally:
+                progress.close()
+                remove_temp_files(self.out)
+            if self.stats.fault is None and self.stats.stopped_by is None and extract:
+                self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
+                                                            settings.dataset_root)  # fmt: skip
+        return self.stats
+
     def stop(self, sig: signal.Signals | None = None) -> None:
         if sig is not None and self.stats.stopped_by is None:
             self.stats.stopped_by = sig
         self.stopping = True
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.part is not None:
+            self.part.stop()
 
     def abort(self) -> None:
         if self.tools is not None:
             self.tools.children.kill_all()
+        if self.part is not None:
+            self.part.abort()
         remove_temp_files(self.out)
 
 

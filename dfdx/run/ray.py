@@ -29,26 +29,29 @@ import socket
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
+from dfdx.datasets.parts import recorded_videos
 from dfdx.datasets.profiles import select_videos
 from dfdx.errors import ConfigError, SystemFault, UsageError
 from dfdx.extract.positions import balance_note
-from dfdx.extract.settings import resolve_settings, tool_versions
+from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions
 from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files, write_text_atomic
 from dfdx.layout import CLUSTER_MARKER_NAME, SHARD_LEDGER_GLOB
 from dfdx.ledger import LedgerEntry
 from dfdx.lock import OutputLock
 from dfdx.progress import Progress
-from dfdx.run import RunStats
+from dfdx.run import RunStats, ShardSummary
 from dfdx.run.console import file_logging
 from dfdx.run.local import write_reports
-from dfdx.run.ray_task import ShardJob, ShardSummary, node_sees, run_shard
-from dfdx.run.resume import append_notes, prepare
+from dfdx.run.parts import PartJob, finished, parts_settings, plan_parts, run_part
+from dfdx.run.ray_task import ShardJob, node_sees, run_shard
+from dfdx.run.resume import append_notes, fold_ledgers, prepare
 from dfdx.run.shards import make_shards, shard_count
 
 log = logging.getLogger("dfdx")
@@ -75,13 +78,14 @@ class RayRunner:
         self.out = Path(cfg.output_dir).absolute()
         self.stats = RunStats()
         self.ray: Any = None
-        self.refs: dict[Any, int] = {}  # ObjectRef → shard
+        self.refs: dict[Any, int] = {}  # ObjectRef → shard (or DFDC part)
+        self.unpacking: dict[int, PartJob] = {}  # DFDC parts whose clips the progress bar does not count yet
         self.stopping = False
         self._owns_connection = False
 
     async def run(self) -> RunStats:
         cfg = self.cfg
-        ray = self.ray = import_ray()
+        self.ray = import_ray()
         require_tools("ffmpeg", "ffprobe")  # the driver records their versions; the nodes need them too
         catalog = select_videos(cfg, announce=not cfg.quiet)
         videos = catalog.videos
@@ -90,6 +94,62 @@ class RayRunner:
         await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
         if cfg.extract.balance and not cfg.quiet:
             print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
+
+        async def submit_shards(progress: Progress) -> Mapping[str, LedgerEntry]:
+            prep = prepare(self.out, catalog, settings.params, cfg.extract, settings.run_id)
+            state, todo = prep.state, prep.todo
+            await append_notes(self.out, prep.notes)
+            self.stats.planned, self.stats.skipped = len(todo), len(videos) - len(todo)
+            progress.grow(len(todo))
+            cpus = cfg.run.ray.cpus_per_task
+            shards = make_shards(todo, shard_count(cfg.run.ray.shards, self.ray.cluster_resources().get("CPU", 1),
+                                                   cpus, len(todo)))  # fmt: skip
+            log.info("run %s: %d videos selected, %d already done, %d to do in %d shards on %d node(s)",
+                     settings.run_id, len(videos), self.stats.skipped, len(todo), len(shards),
+                     len(_worker_nodes(self.ray)))  # fmt: skip
+            for category in {v.category for v in todo}:
+                (self.out / category).mkdir(parents=True, exist_ok=True)
+            task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
+            task = self.ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_shard)
+            for shard, shard_videos in shards.items():
+                if self.stopping:
+                    break
+                previous = {v.rel: state[v.rel] for v in shard_videos if v.rel in state and state[v.rel].frames}
+                self.refs[task.remote(ShardJob(shard, tuple(shard_videos), previous, task_settings))] = shard
+            return state
+
+        return await self._drive(settings, submit_shards)
+
+    async def run_parts(self, extract: bool = True) -> RunStats:
+        """DFDC part by part (`dfdx.run.parts`): one task per part, on whichever node is free."""
+        cfg = self.cfg
+        self.ray = import_ray()
+        require_tools("ffmpeg", "ffprobe")
+        settings = await parts_settings(cfg)
+
+        async def submit_parts(progress: Progress) -> Mapping[str, LedgerEntry]:
+            state = fold_ledgers(self.out) if cfg.extract.resume else {}
+            cpus = cfg.run.ray.cpus_per_task
+            plan = await plan_parts(cfg, dataclasses.replace(settings, workers=cpus, threads=1), state, extract=extract)
+            self.stats.skipped = plan.finished_videos
+            log.info("run %s: %d DFDC parts, %d already extracted, %d to do on %d node(s)", settings.run_id,
+                     plan.parts, plan.finished_parts, len(plan.jobs), len(_worker_nodes(self.ray)))  # fmt: skip
+            self.unpacking = {job.part.number: job for job in plan.jobs}
+            task = self.ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_part)
+            for job in plan.jobs:
+                if self.stopping:
+                    break
+                self.refs[task.remote(dataclasses.replace(job, show_progress=False))] = job.part.number
+            return state
+
+        return await self._drive(settings, submit_parts, report=extract)
+
+    async def _drive(self, settings: ExtractSettings,
+                     submit: Callable[[Progress], Awaitable[Mapping[str, LedgerEntry]]],
+                     report: bool = True) -> RunStats:  # fmt: skip
+        """What both kinds of run share: join the cluster, check it, take the output folder's lock, submit the
+        tasks, follow them to the end, write the report."""
+        cfg, ray = self.cfg, self.ray
         await asyncio.to_thread(self._connect)
         try:
             largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
@@ -99,33 +159,15 @@ class RayRunner:
             check_writable(self.out)
             with OutputLock(self.out), file_logging(self.out):
                 await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
-                prep = prepare(self.out, catalog, settings.params, cfg.extract, settings.run_id)
-                state, todo = prep.state, prep.todo
-                await append_notes(self.out, prep.notes)
-                self.stats.planned, self.stats.skipped = len(todo), len(videos) - len(todo)
-                cpus = cfg.run.ray.cpus_per_task
-                shards = make_shards(todo, shard_count(cfg.run.ray.shards, ray.cluster_resources().get("CPU", 1),
-                                                       cpus, len(todo)))  # fmt: skip
-                log.info("run %s: %d videos selected, %d already done, %d to do in %d shards on %d node(s)",
-                         settings.run_id, len(videos), self.stats.skipped, len(todo), len(shards),
-                         len(_worker_nodes(ray)))  # fmt: skip
-                for category in {v.category for v in todo}:
-                    (self.out / category).mkdir(parents=True, exist_ok=True)
-                task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
-                follow = ShardLedgers(self.out, settings.run_id)
-                progress = Progress(len(todo), enabled=not cfg.quiet)
-                task = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_shard)
+                progress = Progress(0, enabled=not cfg.quiet)
                 try:
-                    for shard, shard_videos in shards.items():
-                        if self.stopping:
-                            break
-                        previous = {v.rel: state[v.rel] for v in shard_videos if v.rel in state and state[v.rel].frames}
-                        self.refs[task.remote(ShardJob(shard, tuple(shard_videos), previous, task_settings))] = shard
+                    follow = ShardLedgers(self.out, settings.run_id)
+                    follow.previous = await submit(progress)
                     await self._watch(follow, progress)
                 finally:
                     progress.close()
                     remove_temp_files(self.out)
-                if self.stats.fault is None and self.stats.stopped_by is None:
+                if self.stats.fault is None and self.stats.stopped_by is None and report:
                     self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
                                                                 settings.dataset_root)  # fmt: skip
         finally:
@@ -165,6 +207,7 @@ class RayRunner:
         waiting = {asyncio.wrap_future(ref.future()): ref for ref in self.refs}
         while waiting:
             done, _ = await asyncio.wait(waiting, timeout=POLL_S)
+            self._grow(progress)
             self._count(follow.poll(), progress)
             for future in done:
                 shard = self.refs[waiting.pop(future)]
@@ -177,6 +220,17 @@ class RayRunner:
                 if summary.fault is not None:
                     self._fail(f"on {summary.host} (shard {shard}): {summary.fault}")
         self._count(follow.poll(), progress)
+
+    def _grow(self, progress: Progress) -> None:
+        """DFDC parts: a part's clips join the bar's total once its task has unpacked it."""
+        for number, job in list(self.unpacking.items()):
+            root, cfg = job.settings.dataset_root, self.cfg
+            videos = recorded_videos(root, job.part, cfg.discover.extensions)
+            if videos is not None:
+                del self.unpacking[number]
+                todo = sum(not finished(job.previous.get(v), job.settings) for v in videos) if job.extract else 0
+                self.stats.planned += todo
+                progress.grow(todo)
 
     def _count(self, entries: list[LedgerEntry], progress: Progress) -> None:
         for entry in entries:
@@ -220,6 +274,7 @@ class ShardLedgers:
         self.run_id = run_id
         self.offsets = {p: p.stat().st_size for p in self._files()}  # earlier runs' lines are not news
         self.seen: set[str] = set()
+        self.previous: Mapping[str, LedgerEntry] = {}  # the videos' entries before this run
 
     def _files(self) -> list[Path]:
         return sorted(self.folder.glob(SHARD_LEDGER_GLOB)) if self.folder.is_dir() else []
@@ -238,10 +293,19 @@ class ShardLedgers:
                     entry = LedgerEntry.from_dict(json.loads(line))
                 except (ValueError, TypeError, KeyError, AttributeError):
                     continue
-                if entry.run_id == self.run_id and entry.video not in self.seen:
+                if entry.run_id == self.run_id and entry.video not in self.seen and self._is_work(entry):
                     self.seen.add(entry.video)
                     new.append(entry)
         return new
+
+
+    def _is_work(self, entry: LedgerEntry) -> bool:
+        """An extraction, not a note a DFDC part's task wrote first (a file its metadata does not label; a
+        done clip whose labels changed, which keeps its earlier entry's start time)."""
+        if entry.status not in ("ok", "failed"):
+            return False
+        before = self.previous.get(entry.video)
+        return before is None or before.started_at != entry.started_at
 
 
 def require_reachable(address: str) -> None:

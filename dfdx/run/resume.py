@@ -105,22 +105,29 @@ def prepare(out: Path, catalog: Catalog, params: Mapping[str, Mapping[str, Any]]
     interrupted run left, fold the ledgers (their untrusted lines logged), apply the resume rule, and
     note what changed without work: done videos whose labels the dataset's files now give otherwise,
     and files the profile cannot label."""
+    folded = fold_ledgers(out)
+    state = folded if x.resume else {}
+    todo = pending(catalog.videos, state, params, out, x.retry_failed)
+    now, todo_set = utc_now(), {v.rel for v in todo}
+    notes = [*relabelled([v for v in catalog.videos if v.rel not in todo_set], folded, run_id, now),
+             *unlabelled_lines(catalog.unlabelled, folded, run_id, now)]  # fmt: skip
+    if catalog.unlabelled:
+        first = catalog.unlabelled[0]
+        log.warning("%d video file(s) have no label and are not extracted (e.g. %s: %s)",
+                    len(catalog.unlabelled), first.rel, first.reason)  # fmt: skip
+    return Prepared(state, todo, notes)
+
+
+def fold_ledgers(out: Path) -> Mapping[str, LedgerEntry]:
+    """What every run does first under the output folder's lock: remove the temp files an interrupted run
+    left, then fold the ledgers (their untrusted lines logged) into each video's last entry."""
     removed = remove_temp_files(out)
     if removed:
         log.warning("removed %d temp file(s) left by an interrupted run", removed)
     ledger_state = load_state(out)
     for problem in ledger_state.problems:
         log.warning("%s", problem)
-    state = ledger_state.videos if x.resume else {}
-    todo = pending(catalog.videos, state, params, out, x.retry_failed)
-    now, todo_set = utc_now(), {v.rel for v in todo}
-    notes = [*relabelled([v for v in catalog.videos if v.rel not in todo_set], ledger_state.videos, run_id, now),
-             *unlabelled_lines(catalog.unlabelled, ledger_state.videos, run_id, now)]  # fmt: skip
-    if catalog.unlabelled:
-        first = catalog.unlabelled[0]
-        log.warning("%d video file(s) have no label and are not extracted (e.g. %s: %s)",
-                    len(catalog.unlabelled), first.rel, first.reason)  # fmt: skip
-    return Prepared(state, todo, notes)
+    return ledger_state.videos
 
 
 async def append_notes(out: Path, notes: list[LedgerEntry]) -> None:

@@ -179,6 +179,8 @@ class FakeKaggle:
             KAGGLE_API_ENVIRONMENT="LOCALHOST",
             HTTP_PROXY=self.url,
             http_proxy=self.url,
+            NO_PROXY="",  # set, and empty: a Ray task gets the driver's proxy variables, not its node's own
+            no_proxy="",
         )
         if credentials:
             env.update(KAGGLE_USERNAME=self.username, KAGGLE_KEY=self.key)

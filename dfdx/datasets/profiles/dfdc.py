@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,9 +49,19 @@ class DfdcProfile:
 
     def discover(self, root: Path) -> Catalog:
         root = dataset_root(root)
+        return self._catalog(root, video_files(root, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks))
+
+    def discover_part(self, root: Path, folder: str) -> Catalog:
+        """The clips of one part folder (`dfdx run` part by part: the part just unpacked, not the others)."""
+        root = dataset_root(root)
+        base = root / folder
+        found = video_files(base, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks)
+        return self._catalog(root, (f"{folder}/{rel}" for rel in found) if base.is_dir() else ())
+
+    def _catalog(self, root: Path, rels: Iterable[str]) -> Catalog:
         metadata: dict[str, dict[str, dict[str, Any]] | None] = {}
         videos, unlabelled = [], []
-        for rel in video_files(root, self.cfg.discover.extensions, self.cfg.discover.follow_symlinks):
+        for rel in rels:
             place = part_of(rel)
             if place is None:
                 continue
