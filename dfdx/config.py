@@ -112,6 +112,7 @@ class RayConfig:
     address: str | None = None  # None: start a Ray on this machine; "auto" or "host:port": join that cluster
     cpus_per_task: int = 1  # CPUs Ray reserves for a shard task, and the ffmpeg children the task runs at once
     shards: int | None = None  # None: 4 per task the cluster can run at once (at most one per video)
+    cpus_per_part: int | None = None  # DFDC part by part: CPUs a part's task reserves; None: a node's (one part a node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +332,8 @@ def _check(cfg: Any, prefix: str) -> None:
     if isinstance(cfg, RayConfig):
         if cfg.cpus_per_task < 1:
             raise ConfigError(f"config key 'run.ray.cpus_per_task': {cfg.cpus_per_task!r} must be at least 1")
+        if cfg.cpus_per_part is not None and cfg.cpus_per_part < 1:
+            raise ConfigError(f"config key 'run.ray.cpus_per_part': {cfg.cpus_per_part!r} must be at least 1 (or null)")
         if cfg.shards is not None and cfg.shards < 1:
             raise ConfigError(f"config key 'run.ray.shards': {cfg.shards!r} must be at least 1 (or null for auto)")
         if cfg.address is not None and not cfg.address.strip():

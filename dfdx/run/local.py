@@ -17,7 +17,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
@@ -31,9 +31,11 @@ from dfdx.lock import OutputLock
 from dfdx.progress import Progress
 from dfdx.run import RunStats
 from dfdx.run.console import file_logging
-from dfdx.run.parts import PartRun, parts_settings, plan_parts
 from dfdx.run.resume import fold_ledgers, prepare
 from dfdx.run.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from dfdx.run.parts import PartRun
 
 log = logging.getLogger("dfdx")
 
@@ -95,6 +97,8 @@ class LocalRunner:
 
     async def run_parts(self, extract: bool = True) -> RunStats:
         """DFDC part by part (`dfdx.run.parts`), one part after another on this machine."""
+        from dfdx.run.parts import PartRun, parts_settings, plan_parts  # the Kaggle client: only for DFDC
+
         cfg = self.cfg
         require_tools("ffmpeg", "ffprobe")
         settings = await parts_settings(cfg)

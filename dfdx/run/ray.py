@@ -82,6 +82,8 @@ class RayRunner:
         self.unpacking: dict[int, PartJob] = {}  # DFDC parts whose clips the progress bar does not count yet
         self.stopping = False
         self._owns_connection = False
+        self.by_part = False  # DFDC part by part: a task per part (`run.ray.cpus_per_part`), not per shard
+        self.cpus = 1  # CPUs (and ffmpeg children) of each task
 
     async def run(self) -> RunStats:
         cfg = self.cfg
@@ -101,7 +103,7 @@ class RayRunner:
             await append_notes(self.out, prep.notes)
             self.stats.planned, self.stats.skipped = len(todo), len(videos) - len(todo)
             progress.grow(len(todo))
-            cpus = cfg.run.ray.cpus_per_task
+            cpus = self.cpus
             shards = make_shards(todo, shard_count(cfg.run.ray.shards, self.ray.cluster_resources().get("CPU", 1),
                                                    cpus, len(todo)))  # fmt: skip
             log.info("run %s: %d videos selected, %d already done, %d to do in %d shards on %d node(s)",
@@ -129,7 +131,7 @@ class RayRunner:
 
         async def submit_parts(progress: Progress) -> Mapping[str, LedgerEntry]:
             state = fold_ledgers(self.out) if cfg.extract.resume else {}
-            cpus = cfg.run.ray.cpus_per_task
+            cpus = self.cpus
             plan = await plan_parts(cfg, dataclasses.replace(settings, workers=cpus, threads=1), state, extract=extract)
             self.stats.skipped = plan.finished_videos
             log.info("run %s: %d DFDC parts, %d already extracted, %d to do on %d node(s)", settings.run_id,
@@ -142,6 +144,7 @@ class RayRunner:
                 self.refs[task.remote(dataclasses.replace(job, show_progress=False))] = job.part.number
             return state
 
+        self.by_part = True
         return await self._drive(settings, submit_parts, report=extract)
 
     async def _drive(self, settings: ExtractSettings,
@@ -152,10 +155,12 @@ class RayRunner:
         cfg, ray = self.cfg, self.ray
         await asyncio.to_thread(self._connect)
         try:
+            key, cpus = task_cpus(cfg, _worker_nodes(ray), self.by_part)
             largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
-            if cfg.run.ray.cpus_per_task > largest:  # Ray would keep such a task waiting for ever
-                raise ConfigError(f"config key 'run.ray.cpus_per_task': {cfg.run.ray.cpus_per_task} is more than any "
-                                  f"node of the cluster has ({largest:g} CPUs)")  # fmt: skip
+            if cpus > largest:  # Ray would keep such a task waiting for ever
+                raise ConfigError(f"config key '{key}': {cpus} is more than any node of the cluster has "
+                                  f"({largest:g} CPUs)")  # fmt: skip
+            self.cpus = cpus
             check_writable(self.out)
             with OutputLock(self.out), file_logging(self.out):
                 await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
@@ -319,6 +324,16 @@ def require_reachable(address: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise SystemFault(f"the Ray cluster at {address!r} does not answer ({reason}): start it with "
                           "`ray start --head` on its head node, or fix run.ray.address") from None  # fmt: skip
+
+
+def task_cpus(cfg: Config, nodes: list[dict[str, Any]], by_part: bool = False) -> tuple[str, int]:
+    """The CPUs each task reserves, and the config key that says so: `run.ray.cpus_per_task` for a shard;
+    for a DFDC part `run.ray.cpus_per_part`, by default the CPUs of the smallest node, so that a node runs
+    one part at a time and needs disk for about one part."""
+    if not by_part:
+        return "run.ray.cpus_per_task", cfg.run.ray.cpus_per_task
+    smallest = min((int(n["Resources"]["CPU"]) for n in nodes), default=1)
+    return "run.ray.cpus_per_part", cfg.run.ray.cpus_per_part or max(1, smallest)
 
 
 def _worker_nodes(ray: Any) -> list[dict[str, Any]]:

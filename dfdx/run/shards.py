@@ -2,7 +2,9 @@
 
 A video's shard is a stable hash of its relative path (the same one the video id uses), so the same
 videos make the same shards on every run and every machine, whatever order the files were listed in;
-a retried shard therefore retries exactly its own videos.
+a retried shard therefore retries exactly its own videos. A DFDC clip's shard is its part instead (the
+dataset's own unit: a fake sits in its original's part), so `dfdx extract --runner ray` on unpacked parts
+writes the same per-part ledgers as `dfdx run --profile dfdc` part by part.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ def shard_count(requested: int | None, cluster_cpus: float, cpus_per_task: int, 
 
 
 def make_shards(videos: Iterable[Video], shards: int) -> dict[int, list[Video]]:
-    """Shard number → its videos, in the order given (the run's order); shards with no video are left out."""
+    """Shard number → its videos, in the order given (the run's order); shards with no video are left out.
+    Videos of a dataset with parts (DFDC) are sharded by part, whatever `shards` says."""
     out: dict[int, list[Video]] = {}
     for video in videos:
-        out.setdefault(shard_of(video.rel, shards), []).append(video)
+        part = video.labels.part
+        out.setdefault(shard_of(video.rel, shards) if part is None else part, []).append(video)
     return dict(sorted(out.items()))

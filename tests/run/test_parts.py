@@ -272,3 +272,55 @@ def test_a_ray_run_takes_one_task_per_part_and_ends_with_the_same_dataset(served
     local = run_dfdx(*run_argv(dl, out), env=env)  # the other runner agrees that every part is finished
     assert local.returncode == 0, local.stderr
     assert fetched(fake) == []
+
+
+def test_ctrl_c_while_a_part_downloads_stops_at_once_and_the_same_command_resumes(served, dfdc, tmp_path):
+    fake, env = served["fake"], served["env"]
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    argv = [sys.executable, "-m", "dfdx", *run_argv(dl, out, "--parts", "1")]
+    fake.faults.stall["dfdc_train_part_1.zip"] = (2_000_000, float("inf"))
+    partial = dl / "dfdc_train_part_1.zip.part"
+    driver = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: partial.is_file() and partial.stat().st_size >= 1_000_000, "part 1 half downloaded")
+        driver.send_signal(signal.SIGINT)
+        _, stderr = driver.communicate(timeout=20)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    fake.release_stalls()
+    fake.faults.stall.clear()
+
+    again = run_dfdx(*run_argv(dl, out, "--parts", "1"), env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert states(out) == states_of(dfdc, {1}) and dataset_files(out) == files_of(dfdc, {1})
+
+
+def test_a_ray_worker_killed_mid_part_is_retried_and_its_zip_resumes(served, dfdc, tmp_path, ray_cluster):
+    pytest.importorskip("ray")
+    fake, env = served["fake"], served["env"]
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    fake.faults.stall["dfdc_train_part_1.zip"] = (2_000_000, float("inf"))
+    partial = dl / "dfdc_train_part_1.zip.part"
+    argv = [sys.executable, "-m", "dfdx", *run_argv(dl, out, "--parts", "1", "--runner", "ray", "--ray-address",
+                                                    ray_cluster, "--delete-archive")]  # fmt: skip
+    driver = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: partial.is_file() and partial.stat().st_size >= 1_000_000, "part 1 half downloaded")
+        workers = [p for p in psutil.process_iter(["cmdline"]) if "ray::run_part" in " ".join(p.info["cmdline"] or [])]
+        assert len(workers) == 1
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        kept = partial.stat().st_size
+        fake.release_stalls()
+        fake.faults.stall.clear()
+        _, stderr = driver.communicate(timeout=180)
+    finally:
+        driver.kill()
+
+    assert driver.returncode == 0, stderr
+    assert states(out) == states_of(dfdc, {1}) and dataset_files(out) == files_of(dfdc, {1})
+    assert kept in [h.range_start for h in fake.gets("dfdc_train_part_1.zip")]  # the retry resumed the zip
+    assert not any(p.suffix in (".zip", ".mp4", ".part") for p in dl.rglob("*"))

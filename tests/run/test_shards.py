@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dfdx.datasets.discover import Video
+from dfdx.datasets.discover import Labels, Video
 from dfdx.run.shards import SHARDS_PER_SLOT, make_shards, shard_count, shard_of
 
 
@@ -32,6 +32,16 @@ def test_shards_do_not_depend_on_listing_order_and_lose_nothing(rels, shards, da
     assert sorted(v.rel for vs in a.values() for v in vs) == sorted(rels)
     assert all(vs and 0 <= k < shards for k, vs in a.items())
     assert all(shard_of(v.rel, shards) == k for k, vs in a.items() for v in vs)
+
+
+def test_dfdc_clips_are_sharded_by_their_part():
+    clips = [Video(path=Path("/d") / rel, rel=rel, category="ai", labels=Labels(part=int(rel.split("_")[3][0])))
+             for rel in ("dfdc_train_part_3/a.mp4", "dfdc_train_part_0/b.mp4", "dfdc_train_part_3/c.mp4")]  # fmt: skip
+
+    shards = make_shards(clips, 2)
+
+    assert {k: [v.rel for v in vs] for k, vs in shards.items()} == {
+        0: ["dfdc_train_part_0/b.mp4"], 3: ["dfdc_train_part_3/a.mp4", "dfdc_train_part_3/c.mp4"]}  # fmt: skip
 
 
 def test_an_undecodable_name_has_a_shard():
