@@ -120,6 +120,16 @@ def recorded_videos(dest: Path, part: RemotePart, extensions: Iterable[str]) -> 
     return sorted(r.path for r in ledger.of_kind("member") if is_video_name(r.path, extensions))
 
 
+def delete_part(dest: Path, part: RemotePart, videos: Iterable[str]) -> int:
+    """Remove the part's zip and these videos (paths under the download folder) where they are still there;
+    the metadata and the download ledger stay. Returns the bytes freed."""
+    freed = 0
+    for path in [dest / part.file_name, *(local_path(dest, v) for v in videos)]:
+        freed += size_of(path)
+        remove(path)
+    return freed
+
+
 class PartFetcher:
     """One part into the download folder, resumable at every step: the zip (a `.part` file resumed with
     Range), its videos and metadata unpacked (each verified and recorded), and, once extracted, the zip and
@@ -200,10 +210,4 @@ class PartFetcher:
         settle(partial, self.archive)
 
     def delete(self, videos: Iterable[str]) -> int:
-        """Remove the zip and these videos (paths under the download folder); the metadata and the download
-        ledger stay. Returns the bytes freed."""
-        freed = 0
-        for path in [self.archive, *(local_path(self.dest, v) for v in videos)]:
-            freed += size_of(path)
-            remove(path)
-        return freed
+        return delete_part(self.dest, self.part, videos)

@@ -32,7 +32,7 @@ from dfdx.datasets.kaggle import (
     client_environment,
     using_environment,
 )
-from dfdx.datasets.parts import PartFetcher, RemotePart, choose_parts, list_parts, recorded_videos
+from dfdx.datasets.parts import PartFetcher, RemotePart, choose_parts, delete_part, list_parts, recorded_videos
 from dfdx.datasets.profiles.dfdc import DfdcProfile
 from dfdx.datasets.retry import Retrier
 from dfdx.errors import ConfigError, SystemFault
@@ -183,6 +183,8 @@ async def plan_parts(cfg: Config, settings: ExtractSettings, state: Mapping[str,
         videos = recorded_videos(root, part, cfg.discover.extensions)
         if videos is not None and extract and all(finished(mine.get(v), settings) for v in videos):
             finished_videos += len(videos)
+            if cfg.download.delete_archive:  # a run stopped between the part's last line and its deletion
+                await asyncio.to_thread(delete_part, root, part, videos)
             continue
         jobs.append(PartJob(part, cfg, mine, settings, transfer, env, show_progress=not cfg.quiet, extract=extract))
     return PartsPlan(jobs, len(chosen), len(chosen) - len(jobs), finished_videos)

@@ -78,6 +78,7 @@ class Hit:
     bytes_sent: int = 0
     aborted: bool = False  # the connection ended before the whole body was sent
     hung_up: bool = False  # the client closed it right after the headers (nothing of the body was taken)
+    done: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)  # handler returned
 
 
 @dataclass
@@ -195,6 +196,14 @@ class FakeKaggle:
     def gets(self, name: str | None = None) -> list[Hit]:
         with self._lock:
             return [h for h in self.hits if h.kind == "get" and name in (None, h.name)]
+
+    def settled_gets(self, name: str | None = None, timeout_s: float = 10.0) -> list[Hit]:
+        """`gets`, once each has been served to its end (a client can read the last byte before the handler
+        has counted it)."""
+        hits = self.gets(name)
+        for hit in hits:
+            assert hit.done.wait(timeout_s), f"GET {hit.name} still being served"
+        return hits
 
     def clear_hits(self) -> None:
         with self._lock:
@@ -343,6 +352,12 @@ class FakeKaggle:
             served = {**self.files, **self.competition_files}
             name = next((n for n in served if hashlib.sha1(n.encode()).hexdigest()[:12] == m.group(1)), None)
         hit = self._record(Hit("get", name or path))
+        try:
+            self._serve_get(h, hit, name)
+        finally:
+            hit.done.set()
+
+    def _serve_get(self, h: _Handler, hit: Hit, name: str | None) -> None:
         if name is None:
             return self._json(h, hit, 404, {"code": 404, "message": "no such object"})
         with self._lock:

@@ -66,7 +66,7 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 def bodies(fake: FakeKaggle, name: str) -> list[Hit]:
     """The GETs of name whose body the client took (not those it hung up on right after the headers)."""
-    return [h for h in fake.gets(name) if not h.hung_up]
+    return [h for h in fake.settled_gets(name) if not h.hung_up]
 
 
 def expected_sample(fake: FakeKaggle, cfg: Config, tmp_path: Path) -> set[str]:
@@ -336,7 +336,7 @@ def test_resume_after_kill_9_of_a_download_process(kaggle_server: FakeKaggle, tm
     resumed = bodies(fake, stalled)
     assert [(h.status, h.range_start, h.bytes_sent) for h in resumed] == [(206, kept, len(fake.files[stalled]) - kept)]
     assert (
-        sum(h.bytes_sent for h in fake.gets(stalled)) == len(fake.files[stalled]) - kept
+        sum(h.bytes_sent for h in fake.settled_gets(stalled)) == len(fake.files[stalled]) - kept
     )  # nothing on disk was fetched again
     assert sorted(r["path"] for r in ledger(dest)) == sorted(fake.files)
 

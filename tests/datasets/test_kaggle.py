@@ -50,7 +50,7 @@ def test_a_part_is_fetched_whole_and_a_cut_download_resumes(dfdc: FakeKaggle, tm
     assert classify_failure(cut.value).kind == "retry"
     client.fetch(name, outfile)
     assert outfile.read_bytes() == dfdc.competition_files[name]
-    resumed = dfdc.gets(name)[-1]  # the second GET asked only for what the first did not write
+    resumed = dfdc.settled_gets(name)[-1]  # the second GET asked only for what the first did not write
     assert resumed.status == 206 and (resumed.range_start or 0) > 0
     assert resumed.bytes_sent == len(dfdc.competition_files[name]) - (resumed.range_start or 0)
     assert dfdc.rpcs("DownloadDataFile")[0].body == {"competitionName": COMPETITION, "fileName": name}

@@ -142,6 +142,22 @@ def test_a_local_run_goes_part_by_part_and_deletes_what_it_extracted(served, dfd
     assert states(out) == dfdc["states"] and dataset_files(out) == dfdc["files"]
 
 
+def test_a_finished_part_left_on_disk_is_deleted_without_fetching_it_again(served, dfdc, tmp_path):
+    # What a run stopped between a part's last ledger line and its deletion leaves; or a run without --delete-archive.
+    fake, env = served["fake"], served["env"]
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    assert run_dfdx(*run_argv(dl, out, "--parts", "2"), env=env).returncode == 0
+    assert "dfdc_train_part_2.zip" in left_in(dl) and "dfdc_train_part_2/r20.mp4" in left_in(dl)
+    fake.clear_hits()
+
+    done = run_dfdx(*run_argv(dl, out, "--parts", "2", "--delete-archive"), env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert fetched(fake) == [] and fake.gets() == []
+    assert left_in(dl) == ["dfdc_train_part_2/metadata.json", "download_ledger.dfdc_train_part_2.jsonl"]
+    assert states(out) == states_of(dfdc, {2}) and dataset_files(out) == files_of(dfdc, {2})
+
+
 def test_other_settings_fetch_a_deleted_part_again(served, dfdc, tmp_path):
     fake, env = served["fake"], served["env"]
     dl, out = tmp_path / "dl", tmp_path / "out"
@@ -225,7 +241,7 @@ def test_kill_9_while_downloading_then_while_extracting_resumes_to_the_same_data
     assert third.returncode == 0, third.stderr
     assert states(out) == dfdc["states"] and dataset_files(out) == dfdc["files"]
     assert fetched(fake)[-1] == "dfdc_train_part_2.zip" and "dfdc_train_part_0.zip" not in fetched(fake)
-    assert not any(p.suffix in (".zip", ".mp4", ".part") for p in dl.rglob("*"))
+    assert [p for p in dl.rglob("*") if p.suffix in (".zip", ".mp4", ".part")] == []
 
 
 @pytest.mark.parametrize(
