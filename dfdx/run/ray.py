@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
+from dfdx.datasets.discover import Catalog
 from dfdx.datasets.parts import recorded_videos
 from dfdx.datasets.profiles import select_videos
 from dfdx.errors import ConfigError, SystemFault, UsageError
@@ -52,7 +54,7 @@ from dfdx.run.local import write_reports
 from dfdx.run.parts import PartJob, finished, parts_settings, plan_parts, run_part
 from dfdx.run.ray_task import ShardJob, node_sees, run_shard
 from dfdx.run.resume import append_notes, fold_ledgers, prepare
-from dfdx.run.shards import make_shards, shard_count
+from dfdx.run.shards import largest_first, make_shards, shard_count
 
 log = logging.getLogger("dfdx")
 
@@ -62,6 +64,13 @@ LOCAL_OBJECT_STORE_BYTES = 128 * 1024 * 1024  # a Ray started here: only jobs an
 CONNECT_TIMEOUT_S = 5.0  # Ray itself waits ~35 s on an address that does not answer: ask first
 NODE_CHECK_TIMEOUT_S = 120.0
 POLL_S = 0.5
+
+
+def require_ray() -> None:
+    """Ray is installed (said before any work; importing it takes a while, and happens alongside the driver's own
+    work)."""
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError(f"run.runner 'ray' needs Ray, which is not installed: {RAY_INSTALL_HINT}")
 
 
 def import_ray() -> Any:
@@ -87,17 +96,21 @@ class RayRunner:
 
     async def run(self) -> RunStats:
         cfg = self.cfg
-        self.ray = import_ray()
-        require_tools("ffmpeg", "ffprobe")  # the driver records their versions; the nodes need them too
-        catalog = select_videos(cfg, announce=not cfg.quiet)
-        videos = catalog.videos
-        per_category = Counter(v.category for v in videos)
-        settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
-        await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
-        if cfg.extract.balance and not cfg.quiet:
-            print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
+        catalog = Catalog([])
 
-        async def submit_shards(progress: Progress) -> Mapping[str, LedgerEntry]:
+        async def prepare_run() -> ExtractSettings:
+            nonlocal catalog
+            require_tools("ffmpeg", "ffprobe")  # the driver records their versions; the nodes need them too
+            catalog = select_videos(cfg, announce=not cfg.quiet)
+            per_category = Counter(v.category for v in catalog.videos)
+            settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
+            await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
+            if cfg.extract.balance and not cfg.quiet:
+                print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)
+            return settings
+
+        async def submit_shards(settings: ExtractSettings, progress: Progress) -> Mapping[str, LedgerEntry]:
+            videos = catalog.videos
             prep = prepare(self.out, catalog, settings.params, cfg.extract, settings.run_id)
             state, todo = prep.state, prep.todo
             await append_notes(self.out, prep.notes)
@@ -113,23 +126,25 @@ class RayRunner:
                 (self.out / category).mkdir(parents=True, exist_ok=True)
             task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
             task = self.ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_shard)
-            for shard, shard_videos in shards.items():
+            for shard in largest_first(shards):
                 if self.stopping:
                     break
+                shard_videos = shards[shard]
                 previous = {v.rel: state[v.rel] for v in shard_videos if v.rel in state and state[v.rel].frames}
                 self.refs[task.remote(ShardJob(shard, tuple(shard_videos), previous, task_settings))] = shard
             return state
 
-        return await self._drive(settings, submit_shards)
+        return await self._drive(prepare_run, submit_shards)
 
     async def run_parts(self, extract: bool = True) -> RunStats:
         """DFDC part by part (`dfdx.run.parts`): one task per part, on whichever node is free."""
         cfg = self.cfg
-        self.ray = import_ray()
-        require_tools("ffmpeg", "ffprobe")
-        settings = await parts_settings(cfg)
 
-        async def submit_parts(progress: Progress) -> Mapping[str, LedgerEntry]:
+        async def prepare_parts() -> ExtractSettings:
+            require_tools("ffmpeg", "ffprobe")
+            return await parts_settings(cfg)
+
+        async def submit_parts(settings: ExtractSettings, progress: Progress) -> Mapping[str, LedgerEntry]:
             state = fold_ledgers(self.out) if cfg.extract.resume else {}
             cpus = self.cpus
             plan = await plan_parts(cfg, dataclasses.replace(settings, workers=cpus, threads=1), state, extract=extract)
@@ -145,41 +160,56 @@ class RayRunner:
             return state
 
         self.by_part = True
-        return await self._drive(settings, submit_parts, report=extract)
+        return await self._drive(prepare_parts, submit_parts, report=extract)
 
-    async def _drive(self, settings: ExtractSettings,
-                     submit: Callable[[Progress], Awaitable[Mapping[str, LedgerEntry]]],
+    async def _drive(self, prepare: Callable[[], Awaitable[ExtractSettings]],
+                     submit: Callable[[ExtractSettings, Progress], Awaitable[Mapping[str, LedgerEntry]]],
                      report: bool = True) -> RunStats:  # fmt: skip
-        """What both kinds of run share: join the cluster, check it, take the output folder's lock, submit the
-        tasks, follow them to the end, write the report."""
-        cfg, ray = self.cfg, self.ray
-        await asyncio.to_thread(self._connect)
+        """What both kinds of run share: join the cluster (in a thread, while `prepare` does the driver's own
+        work), check it, take the output folder's lock, submit the tasks, follow them to the end, write the
+        report."""
+        require_ray()
+        connecting = asyncio.ensure_future(asyncio.to_thread(self._connect))
         try:
-            key, cpus = task_cpus(cfg, _worker_nodes(ray), self.by_part)
-            largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
-            if cpus > largest:  # Ray would keep such a task waiting for ever
-                raise ConfigError(f"config key '{key}': {cpus} is more than any node of the cluster has "
-                                  f"({largest:g} CPUs)")  # fmt: skip
-            self.cpus = cpus
-            check_writable(self.out)
-            with OutputLock(self.out), file_logging(self.out):
-                await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
-                progress = Progress(0, enabled=not cfg.quiet)
-                try:
-                    follow = ShardLedgers(self.out, settings.run_id)
-                    follow.previous = await submit(progress)
-                    await self._watch(follow, progress)
-                finally:
-                    progress.close()
-                    remove_temp_files(self.out)
-                if self.stats.fault is None and self.stats.stopped_by is None and report:
-                    self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
-                                                                settings.dataset_root)  # fmt: skip
+            settings = await prepare()
+            await connecting
+            await self._work(settings, submit, report)
         finally:
+            await asyncio.wait([connecting])  # a thread cannot be cancelled: let Ray finish joining, then leave
+            if not connecting.cancelled():
+                connecting.exception()  # when `prepare` failed first, that error is the one to tell
             await asyncio.to_thread(self._disconnect)
         return self.stats
 
+    async def _work(self, settings: ExtractSettings,
+                    submit: Callable[[ExtractSettings, Progress], Awaitable[Mapping[str, LedgerEntry]]],
+                    report: bool) -> None:  # fmt: skip
+        cfg, ray = self.cfg, self.ray
+        key, cpus = task_cpus(cfg, _worker_nodes(ray), self.by_part)
+        largest = max((n["Resources"]["CPU"] for n in _worker_nodes(ray)), default=0)
+        if cpus > largest:  # Ray would keep such a task waiting for ever
+            raise ConfigError(f"config key '{key}': {cpus} is more than any node of the cluster has "
+                              f"({largest:g} CPUs)")  # fmt: skip
+        self.cpus = cpus
+        check_writable(self.out)
+        with OutputLock(self.out), file_logging(self.out):
+            await asyncio.to_thread(check_shared_folder, ray, self.out, settings.dataset_root)
+            progress = Progress(0, enabled=not cfg.quiet)
+            try:
+                follow = ShardLedgers(self.out, settings.run_id)
+                follow.previous = await submit(settings, progress)
+                await self._watch(follow, progress)
+            finally:
+                progress.close()
+                remove_temp_files(self.out)
+            if self.stats.fault is None and self.stats.stopped_by is None and report:
+                self.stats.report = await asyncio.to_thread(write_reports, self.out, cfg.report.html,
+                                                            settings.dataset_root)  # fmt: skip
+
     def _connect(self) -> None:
+        """Import Ray and join the cluster (or start one); run in a thread, so Ray leaves the signal handlers of
+        dfdx alone, and alongside the driver's own work."""
+        self.ray = import_ray()
         # Without run.ray.address, Ray's own RAY_ADDRESS (set by `ray start` users, job submission) names the cluster.
         ray, address = self.ray, self.cfg.run.ray.address or os.environ.get("RAY_ADDRESS") or None
         logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's start-up chatter; errors still show
@@ -195,10 +225,10 @@ class RayRunner:
                 require_reachable(address)
             options.update(address=address)
         try:
-            ray.init(**options)  # called in a thread, so Ray leaves the signal handlers of dfdx alone
+            ray.init(**options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = "start Ray on this machine" if address is None else f"join the Ray cluster at {address!r}"
-            raise SystemFault(f"cannot {where}: {exc}") from None
+            raise SystemFault(f"cannot {where}: {exc}{auth_hint(address, os.environ)}") from None
         self._owns_connection = True
 
     def _disconnect(self) -> None:
@@ -324,6 +354,16 @@ def require_reachable(address: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise SystemFault(f"the Ray cluster at {address!r} does not answer ({reason}): start it with "
                           "`ray start --head` on its head node, or fix run.ray.address") from None  # fmt: skip
+
+
+def auth_hint(address: str | None, env: Mapping[str, str]) -> str:
+    """What to try when joining a cluster failed and token authentication may be why: a cluster started by
+    `ray start` where `~/.ray/auth_token` exists wants every driver to present that token (with `auto`, on the
+    head node, Ray finds it by itself)."""
+    if address is None or address == "auto" or env.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ""
+    return ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN to the "
+            "token (`ray get-auth-token` on its head node) unless ~/.ray/auth_token here holds it")
 
 
 def task_cpus(cfg: Config, nodes: list[dict[str, Any]], by_part: bool = False) -> tuple[str, int]:

@@ -40,3 +40,9 @@ def make_shards(videos: Iterable[Video], shards: int) -> dict[int, list[Video]]:
         part = video.labels.part
         out.setdefault(shard_of(video.rel, shards) if part is None else part, []).append(video)
     return dict(sorted(out.items()))
+
+
+def largest_first(shards: dict[int, list[Video]]) -> list[int]:
+    """The order to submit shards in: the most videos first (ties by number), so that the small ones fill the
+    task slots that free up near the end and the run's tail is short (a longest-first schedule)."""
+    return sorted(shards, key=lambda shard: (-len(shards[shard]), shard))

@@ -20,6 +20,7 @@ import pytest
 
 from dfdx.layout import SHARD_LEDGER_GLOB
 from dfdx.ledger import load_state
+from dfdx.run.ray import auth_hint
 from tests.conftest import FAKE, REAL, dataset_files, have_root, run_dfdx
 from tests.run.conftest import free_port
 
@@ -202,6 +203,13 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error_and_nothing_is_written(
     messages = [line for line in done.stderr.splitlines() if not line.startswith("[dfdx] dataset profile:")]
     assert "Traceback" not in done.stderr and len(messages) == 1
     assert not out.exists()
+
+
+def test_a_failed_join_says_how_to_present_a_token_unless_one_is_presented():
+    hint = auth_hint("10.0.0.5:6379", {})
+    assert "RAY_AUTH_MODE=token" in hint and "ray get-auth-token" in hint
+    assert auth_hint("10.0.0.5:6379", {"RAY_AUTH_MODE": "token"}) == ""
+    assert auth_hint("auto", {}) == "" and auth_hint(None, {}) == ""  # `auto` on the head finds the token itself
 
 
 def test_a_task_larger_than_every_node_is_a_config_error_and_nothing_is_written(corpus, ray_cluster, tmp_path):

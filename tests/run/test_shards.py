@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dfdx.datasets.discover import Labels, Video
-from dfdx.run.shards import SHARDS_PER_SLOT, make_shards, shard_count, shard_of
+from dfdx.run.shards import SHARDS_PER_SLOT, largest_first, make_shards, shard_count, shard_of
 
 
 def video(rel: str) -> Video:
@@ -54,3 +54,10 @@ def test_shard_count():
     assert shard_count(None, cluster_cpus=1, cpus_per_task=4, videos=100) == SHARDS_PER_SLOT  # one slot at least
     assert shard_count(50, cluster_cpus=2, cpus_per_task=1, videos=100) == 50
     assert shard_count(3, cluster_cpus=2, cpus_per_task=1, videos=0) == 1
+
+
+def test_the_largest_shards_are_submitted_first_ties_by_number():
+    def videos(n: int) -> list[Video]:
+        return [Video(Path(f"/d/{i}.mp4"), f"{i}.mp4", "real") for i in range(n)]
+
+    assert largest_first({0: videos(1), 3: videos(2), 5: videos(3), 7: videos(2), 9: videos(1)}) == [5, 3, 7, 0, 9]
