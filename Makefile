@@ -85,6 +85,7 @@ bench: deps
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench,ray]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ray_bench.py
+	$(BIN)/python benchmarks/ray_bench.py --copies 4 --rounds 3
 	$(BIN)/python benchmarks/faces.py
 
 clean:

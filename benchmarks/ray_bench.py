@@ -11,7 +11,7 @@ Three contenders, interleaved (A B C … A B C …, --rounds times), medians:
 Cluster start cost: the wall time to start that one-node cluster here (`ray.cluster_utils`, which is
 what `ray start --head` runs), and the self-started run's extra wall over the joined one's.
 The frames of the first round are compared byte for byte between local and Ray.
-Results: benchmarks/results/ray-<date>.json and ray-latest.json.
+Results: benchmarks/results/ray-<date>.json and ray-latest.json (`ray-x4-…` with --copies 4).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def linked_copies(corpus: Path, videos: list[Path], copies: int, root: Path) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--copies", type=int, default=1,
                         help="run on N links to each corpus file (the fixed cost of Ray over more work)")
@@ -113,7 +113,8 @@ def main() -> int:
     print(text)
     result["table"] = text
     (HERE / "results").mkdir(exist_ok=True)
-    for name in (f"ray-{started.strftime('%Y%m%dT%H%M%SZ')}.json", "ray-latest.json"):
+    stem = "ray" if args.copies == 1 else f"ray-x{args.copies}"
+    for name in (f"{stem}-{started.strftime('%Y%m%dT%H%M%SZ')}.json", f"{stem}-latest.json"):
         (HERE / "results" / name).write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -176,6 +176,14 @@ def indexed_dataset(dataset: Callable[..., Path], video_cache: Callable[..., Pat
     return root
 
 
+def wait_until(condition: Callable[[], bool], what: str = "", timeout_s: float = 60) -> None:
+    """Poll `condition` (every 10 ms) until it holds; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or 'the condition'}"
+        time.sleep(0.01)
+
+
 def have_root() -> bool:
     return os.geteuid() == 0
 

@@ -13,7 +13,13 @@ is data, and Ray Data's `map_batches` aborts a run on the first failed block. Wh
 task results for progress: they are the truth the report is built from, and they survive the driver.
 
 The output folder (and the dataset) must be one folder every node sees at the same path; the driver
-checks it before any work: it writes a marker, a task on each node reads it back.
+checks it before any work: it writes a marker, a task on each node reads it back (a node whose raylet is a
+process of this machine in the driver's mount namespace needs no asking).
+
+Where the time goes on one machine (`benchmarks/ray_bench.py`): importing Ray (done in a thread while the
+driver selects the videos), joining, a Ray worker's start per task slot (importing Ray and dfdx), and
+`ray.shutdown` at the end; about 1.5 s a run here, whatever its size. The largest shards go first, so the
+run's tail is one small shard.
 """
 
 from __future__ import annotations
@@ -383,13 +389,19 @@ def _worker_nodes(ray: Any) -> list[dict[str, Any]]:
 
 def check_shared_folder(ray: Any, out: Path, dataset_root: Path) -> None:
     """Every node that may run a shard must see this output folder (a marker with a fresh token, read by
-    a task pinned to each node) and the dataset folder, at the same paths."""
+    a task pinned to each node) and the dataset folder, at the same paths. A node whose raylet runs here,
+    in this process's mount namespace and root, sees them as the driver does (`nodes_seeing_as_we_do`): it
+    is not asked, which spares a run on one machine a Ray worker's start before any work."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    nodes = _worker_nodes(ray)
+    ours = nodes_seeing_as_we_do({n["NodeID"] for n in nodes})
+    nodes = [n for n in nodes if n["NodeID"] not in ours]
+    if not nodes:
+        return
     token = uuid.uuid4().hex
     marker = out / CLUSTER_MARKER_NAME
     write_text_atomic(marker, token)
-    nodes = _worker_nodes(ray)
     check = ray.remote(num_cpus=0, max_retries=MAX_RETRIES)(node_sees)
     try:
         refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
@@ -406,6 +418,33 @@ def check_shared_folder(ray: Any, out: Path, dataset_root: Path) -> None:
     if blind:
         raise SystemFault("the output folder must be one folder every node sees at the same path (a shared "
                           "filesystem such as NFS); " + "; ".join(blind))  # fmt: skip
+
+
+def nodes_seeing_as_we_do(node_ids: set[str]) -> set[str]:
+    """Of these Ray nodes, those whose raylet is a process of this machine (found in /proc by its `--node_id`)
+    in this process's mount namespace and with its root: their workers, the raylet's children, resolve every
+    path exactly as the driver does. Any doubt (another PID namespace hides the raylet, a process we may not
+    inspect, no /proc) leaves a node out, to the marker check."""
+    proc = Path("/proc")
+    try:
+        mount_ns, root = os.readlink(proc / "self/ns/mnt"), os.stat(proc / "self/root")
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return set()
+    found: set[str] = set()
+    for pid in pids:
+        try:
+            argv = (proc / pid / "cmdline").read_bytes().split(b"\0")
+            if not argv[0].endswith(b"raylet"):
+                continue
+            named = {a.removeprefix(b"--node_id=").decode() for a in argv if a.startswith(b"--node_id=")} & node_ids
+            same_view = os.readlink(proc / pid / "ns/mnt") == mount_ns and os.path.samestat(
+                os.stat(proc / pid / "root"), root)  # fmt: skip
+        except (OSError, UnicodeDecodeError):  # gone since, or not ours to inspect
+            continue
+        if len(named) == 1 and same_view:
+            found |= named
+    return found
 
 
 def _blind_reason(text: str | None, token: str, has_dataset: bool, out: Path, root: Path) -> str:

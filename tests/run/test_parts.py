@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from dfdx.layout import SHARD_LEDGER_GLOB
 from dfdx.ledger import load_state
-from tests.conftest import dataset_files, frame_indices, run_dfdx
+from tests.conftest import dataset_files, frame_indices, run_dfdx, wait_until
 from tests.datasets import fake_kaggle
 from tests.datasets.fake_kaggle import FakeKaggle
 
@@ -195,13 +194,6 @@ def children_of_run(out: Path) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_kill_9_while_downloading_then_while_extracting_resumes_to_the_same_dataset(served, dfdc, tmp_path):

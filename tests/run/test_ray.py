@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ import pytest
 
 from dfdx.layout import SHARD_LEDGER_GLOB
 from dfdx.ledger import load_state
-from dfdx.run.ray import auth_hint
-from tests.conftest import FAKE, REAL, dataset_files, have_root, run_dfdx
+from dfdx.run.ray import auth_hint, nodes_seeing_as_we_do
+from tests.conftest import FAKE, REAL, dataset_files, have_root, run_dfdx, wait_until
 from tests.run.conftest import free_port
 
 pytest.importorskip("ray")
@@ -72,13 +71,6 @@ def interrupted(args: list[str], out: Path, after_lines: int, sig: signal.Signal
 
 def recorded(out: Path) -> int:
     return sum(p.read_text().count("\n") for p in out.glob(SHARD_LEDGER_GLOB)) if out.is_dir() else 0
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def processes(marker: str) -> list[psutil.Process]:
@@ -210,6 +202,29 @@ def test_a_failed_join_says_how_to_present_a_token_unless_one_is_presented():
     assert "RAY_AUTH_MODE=token" in hint and "ray get-auth-token" in hint
     assert auth_hint("10.0.0.5:6379", {"RAY_AUTH_MODE": "token"}) == ""
     assert auth_hint("auto", {}) == "" and auth_hint(None, {}) == ""  # `auto` on the head finds the token itself
+
+
+def test_only_raylets_of_this_machine_in_its_mount_namespace_are_spared_the_marker(tmp_path):
+    """Real processes named `raylet` (a link to Python): one here, one in a private mount namespace (as the
+    blind node of the test below), one not a raylet at all; only the first one's node needs no marker."""
+    raylet = tmp_path / "raylet"
+    raylet.symlink_to(sys.executable)
+    sleep = ["-c", "import time; time.sleep(120)"]
+    procs = {"here": subprocess.Popen([str(raylet), *sleep, "--node_id=here"]),
+             "not-a-raylet": subprocess.Popen([sys.executable, *sleep, "--node_id=not-a-raylet"])}  # fmt: skip
+    if have_root() and shutil.which("unshare"):
+        procs["elsewhere"] = subprocess.Popen(["unshare", "--mount", "--propagation", "private", str(raylet), *sleep,
+                                               "--node_id=elsewhere"])  # fmt: skip
+    try:
+        for name, proc in procs.items():  # each has exec'd, under the name it runs as
+            wait_until(lambda p=proc, n=name: f"--node_id={n}".encode() in Path(f"/proc/{p.pid}/cmdline").read_bytes())
+        asked = {"here", "not-a-raylet", "elsewhere", "absent"}
+        assert nodes_seeing_as_we_do(asked) == {"here"}
+        assert nodes_seeing_as_we_do({"elsewhere"}) == set()
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
 
 
 def test_a_task_larger_than_every_node_is_a_config_error_and_nothing_is_written(corpus, ray_cluster, tmp_path):
