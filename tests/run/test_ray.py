@@ -19,7 +19,6 @@ import pytest
 
 from dfdx.layout import SHARD_LEDGER_GLOB
 from dfdx.ledger import load_state
-from dfdx.run.ray import auth_hint, nodes_seeing_as_we_do
 from tests.conftest import FAKE, REAL, dataset_files, have_root, run_dfdx, wait_until
 from tests.run.conftest import free_port
 
@@ -195,36 +194,6 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error_and_nothing_is_written(
     messages = [line for line in done.stderr.splitlines() if not line.startswith("[dfdx] dataset profile:")]
     assert "Traceback" not in done.stderr and len(messages) == 1
     assert not out.exists()
-
-
-def test_a_failed_join_says_how_to_present_a_token_unless_one_is_presented():
-    hint = auth_hint("10.0.0.5:6379", {})
-    assert "RAY_AUTH_MODE=token" in hint and "ray get-auth-token" in hint
-    assert auth_hint("10.0.0.5:6379", {"RAY_AUTH_MODE": "token"}) == ""
-    assert auth_hint("auto", {}) == "" and auth_hint(None, {}) == ""  # `auto` on the head finds the token itself
-
-
-def test_only_raylets_of_this_machine_in_its_mount_namespace_are_spared_the_marker(tmp_path):
-    """Real processes named `raylet` (a link to Python): one here, one in a private mount namespace (as the
-    blind node of the test below), one not a raylet at all; only the first one's node needs no marker."""
-    raylet = tmp_path / "raylet"
-    raylet.symlink_to(sys.executable)
-    sleep = ["-c", "import time; time.sleep(120)"]
-    procs = {"here": subprocess.Popen([str(raylet), *sleep, "--node_id=here"]),
-             "not-a-raylet": subprocess.Popen([sys.executable, *sleep, "--node_id=not-a-raylet"])}  # fmt: skip
-    if have_root() and shutil.which("unshare"):
-        procs["elsewhere"] = subprocess.Popen(["unshare", "--mount", "--propagation", "private", str(raylet), *sleep,
-                                               "--node_id=elsewhere"])  # fmt: skip
-    try:
-        for name, proc in procs.items():  # each has exec'd, under the name it runs as
-            wait_until(lambda p=proc, n=name: f"--node_id={n}".encode() in Path(f"/proc/{p.pid}/cmdline").read_bytes())
-        asked = {"here", "not-a-raylet", "elsewhere", "absent"}
-        assert nodes_seeing_as_we_do(asked) == {"here"}
-        assert nodes_seeing_as_we_do({"elsewhere"}) == set()
-    finally:
-        for proc in procs.values():
-            proc.kill()
-            proc.wait()
 
 
 def test_a_task_larger_than_every_node_is_a_config_error_and_nothing_is_written(corpus, ray_cluster, tmp_path):
