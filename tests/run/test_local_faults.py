@@ -118,10 +118,12 @@ def test_hung_child_is_killed_and_fails_only_its_video(small_dataset, tmp_path):
 
 
 def test_child_timeout_fails_the_video(small_dataset, tmp_path):
-    """An ffmpeg that hangs (a wrapper that sleeps) is killed after --timeout and only its video fails."""
+    """An ffmpeg that hangs while decoding (a wrapper that sleeps; `-version`, asked once at start, is answered by
+    the real one) is killed after --timeout and only its video fails."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "ffmpeg").write_text("#!/bin/sh\nexec sleep 60\n")
+    real = shutil.which("ffmpeg")
+    (bin_dir / "ffmpeg").write_text(f'#!/bin/sh\n[ "$1" = -version ] && exec {real} -version\nexec sleep 60\n')
     (bin_dir / "ffmpeg").chmod(0o755)
     (bin_dir / "ffprobe").symlink_to(shutil.which("ffprobe"))
     out = tmp_path / "out"
