@@ -132,8 +132,8 @@ def delete_part(dest: Path, part: RemotePart, videos: Iterable[str]) -> int:
 
 class PartFetcher:
     """One part into the download folder, resumable at every step: the zip (a `.part` file resumed with
-    Range), its videos and metadata unpacked (each verified and recorded), and, once extracted, the zip and
-    the videos deleted (`delete`)."""
+    Range), its videos and metadata unpacked (each verified and recorded); once extracted, `delete_part` removes
+    the zip and the videos."""
 
     def __init__(self, dest: Path, part: RemotePart, client: KaggleCompetition, retries: int,
                  settings: TransferSettings, extensions: tuple[str, ...], show_progress: bool) -> None:  # fmt: skip
@@ -208,6 +208,3 @@ class PartFetcher:
             remove(partial, marker_path(partial))
             raise IncompleteDownload(f"got {got} bytes where the listing says {self.part.size_bytes}")
         settle(partial, self.archive)
-
-    def delete(self, videos: Iterable[str]) -> int:
-        return delete_part(self.dest, self.part, videos)

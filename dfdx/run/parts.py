@@ -119,7 +119,7 @@ class PartRun:
         if cfg.download.delete_archive and summary.fault is None and not summary.stopped:
             # Every clip of the part now has its line (ok or failed): nothing needs its video any more.
             videos = [v.rel for v in catalog.videos] + [u.rel for u in catalog.unlabelled]
-            freed = await asyncio.to_thread(fetcher.delete, videos)
+            freed = await asyncio.to_thread(delete_part, root, job.part, videos)
             log.info("%s: deleted the zip and %d videos (%.1f GB)", job.part.file_name, len(videos), freed / 1e9)
         return summary
 

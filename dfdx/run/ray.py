@@ -195,8 +195,9 @@ class RayRunner:
                     submit: Callable[[ExtractSettings, Progress], Awaitable[Mapping[str, LedgerEntry]]],
                     report: bool) -> None:  # fmt: skip
         cfg, ray = self.cfg, self.ray
-        key, cpus = task_cpus(cfg, worker_nodes(ray), self.by_part)
-        largest = max((n["Resources"]["CPU"] for n in worker_nodes(ray)), default=0)
+        nodes = worker_nodes(ray)
+        key, cpus = task_cpus(cfg, nodes, self.by_part)
+        largest = max((n["Resources"]["CPU"] for n in nodes), default=0)
         if cpus > largest:  # Ray would keep such a task waiting for ever
             raise ConfigError(f"config key '{key}': {cpus} is more than any node of the cluster has "
                               f"({largest:g} CPUs)")  # fmt: skip

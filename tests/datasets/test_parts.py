@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dfdx.datasets.kaggle import KaggleCompetition, RemoteFile, TransferSettings
-from dfdx.datasets.parts import PartFetcher, RemotePart, choose_parts, listed_parts, recorded_videos
+from dfdx.datasets.parts import PartFetcher, RemotePart, choose_parts, delete_part, listed_parts, recorded_videos
 from dfdx.datasets.unpack import ArchiveError
 from dfdx.errors import UsageError
 from tests.datasets import fake_kaggle
@@ -82,7 +82,7 @@ def test_a_part_is_fetched_unpacked_recorded_and_deleted_keeping_its_metadata(ka
     assert asyncio.run(one.fetch()) == folder  # all there: nothing is fetched again
     assert kaggle_server.gets() == []
 
-    freed = one.delete(["dfdc_train_part_4/a.mp4", "dfdc_train_part_4/b.mp4"])
+    freed = delete_part(dest, one.part, ["dfdc_train_part_4/a.mp4", "dfdc_train_part_4/b.mp4"])
 
     assert freed == len(kaggle_server.competition_files["dfdc_train_part_4.zip"]) + 12000
     left = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
