@@ -82,7 +82,7 @@ class LocalRunner:
             self.scheduler = Scheduler(settings, self.tools, ledger, self.stats, progress)
             try:
                 if not self.stopping:
-                    await self.scheduler.run(iter(todo), state)
+                    await self.scheduler.run(todo, state)
             finally:
                 await self.tools.close()
                 progress.close()

@@ -19,7 +19,7 @@ process of this machine in the driver's mount namespace needs no asking).
 Where the time goes on one machine (`benchmarks/ray_bench.py`): importing Ray (done in a thread while the
 driver selects the videos), joining, a Ray worker's start per task slot (importing Ray and dfdx), and
 `ray.shutdown` at the end; about 1.5 s a run here, whatever its size. The largest shards go first, so the
-run's tail is one small shard.
+run's tail is one small shard (the most bytes first, as the videos inside a task).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ from dfdx.run.ray_cluster import (
 )
 from dfdx.run.ray_task import ShardJob, run_shard
 from dfdx.run.resume import append_notes, fold_ledgers, prepare
+from dfdx.run.scheduler import file_sizes
 from dfdx.run.shards import largest_first, make_shards, shard_count
 
 log = logging.getLogger("dfdx")
@@ -136,7 +137,8 @@ class RayRunner:
                 (self.out / category).mkdir(parents=True, exist_ok=True)
             task_settings = dataclasses.replace(settings, workers=cpus, threads=1)
             task = self.ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(run_shard)
-            for shard in largest_first(shards):
+            sizes = await asyncio.to_thread(file_sizes, todo)
+            for shard in largest_first(shards, sizes):
                 if self.stopping:
                     break
                 shard_videos = shards[shard]

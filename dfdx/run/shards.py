@@ -10,7 +10,7 @@ writes the same per-part ledgers as `dfdx run --profile dfdc` part by part.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from dfdx.datasets.discover import Video
 
@@ -42,7 +42,8 @@ def make_shards(videos: Iterable[Video], shards: int) -> dict[int, list[Video]]:
     return dict(sorted(out.items()))
 
 
-def largest_first(shards: dict[int, list[Video]]) -> list[int]:
-    """The order to submit shards in: the most videos first (ties by number), so that the small ones fill the
-    task slots that free up near the end and the run's tail is short (a longest-first schedule)."""
-    return sorted(shards, key=lambda shard: (-len(shards[shard]), shard))
+def largest_first(shards: Mapping[int, Sequence[Video]], sizes: Mapping[str, int]) -> list[int]:
+    """The order to submit shards in: the most bytes of video first (ties by number), so that the small ones
+    fill the task slots that free up near the end and the run's tail is short (a longest-first schedule;
+    `sizes` from `dfdx.run.scheduler.file_sizes`, which orders the videos inside a task the same way)."""
+    return sorted(shards, key=lambda shard: (-sum(sizes.get(v.rel, 0) for v in shards[shard]), shard))

@@ -56,8 +56,11 @@ def test_shard_count():
     assert shard_count(3, cluster_cpus=2, cpus_per_task=1, videos=0) == 1
 
 
-def test_the_largest_shards_are_submitted_first_ties_by_number():
-    def videos(n: int) -> list[Video]:
-        return [Video(Path(f"/d/{i}.mp4"), f"{i}.mp4", "real") for i in range(n)]
+def test_the_heaviest_shards_are_submitted_first_ties_by_number():
+    def videos(*sizes: int) -> list[Video]:
+        return [Video(Path(f"/d/{size}-{i}.mp4"), f"{size}-{i}.mp4", "real") for i, size in enumerate(sizes)]
 
-    assert largest_first({0: videos(1), 3: videos(2), 5: videos(3), 7: videos(2), 9: videos(1)}) == [5, 3, 7, 0, 9]
+    shards = {0: videos(10), 3: videos(1, 2), 5: videos(1, 1), 7: videos(2, 1), 9: videos(9)}
+    sizes = {v.rel: int(v.rel.split("-")[0]) for vs in shards.values() for v in vs}
+    # bytes, not counts: shard 0's one large video outweighs shard 7's two small ones
+    assert largest_first(shards, sizes) == [0, 9, 3, 7, 5]
