@@ -6,14 +6,17 @@ under the name `extract.grabber` takes. The rest of dfdx only calls `open_decode
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dfdx import plugins
-from dfdx.children import Children
-from dfdx.extract.frame import Frame
-from dfdx.extract.plan import Plan
-from dfdx.extract.probe import VideoInfo
+
+if TYPE_CHECKING:  # for the annotations only: the PyAV worker process imports this package, and starts faster
+    from pathlib import Path
+
+    from dfdx.children import Children
+    from dfdx.extract.frame import Frame
+    from dfdx.extract.plan import Plan
+    from dfdx.extract.probe import VideoInfo
 
 
 class Decoder(Protocol):

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import av
-import numpy as np
 
 # swscale's matrix names (dfdx.extract.decoders.ffmpeg.source_matrix) → PyAV's.
 COLORSPACE = {"bt709": "ITU709", "bt601": "ITU601", "fcc": "FCC", "smpte240m": "SMPTE240M", "bt2020": "BT2020"}
@@ -99,11 +98,30 @@ def to_planes(frame: Any, req: dict[str, Any]) -> bytes:
         interpolation="BICUBIC",
         threads=1,
     )
-    planes = []
-    for plane in yuv.planes:
+    if req["quarter_turns"]:
+        return _turned(yuv.planes, req["quarter_turns"])
+    return b"".join(_rows(plane) for plane in yuv.planes)
+
+
+def _rows(plane: Any) -> bytes:
+    """A plane's pixels, without the padding that ends each line (none where a line is a multiple of the
+    alignment, as in 1920-wide video)."""
+    data, width, stride = memoryview(plane), plane.width, plane.line_size
+    if stride == width:
+        return bytes(data[: width * plane.height])
+    return b"".join(data[y * stride : y * stride + width] for y in range(plane.height))
+
+
+def _turned(planes: Sequence[Any], quarter_turns: int) -> bytes:
+    """Each plane turned by quarter turns counter-clockwise (a rotated video, rare: numpy is imported only
+    for it, so that a worker starts without it)."""
+    import numpy as np
+
+    turned = []
+    for plane in planes:
         rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)[: plane.height, : plane.width]
-        planes.append(np.rot90(rows, k=req["quarter_turns"]) if req["quarter_turns"] else rows)
-    return b"".join(np.ascontiguousarray(p).tobytes() for p in planes)
+        turned.append(np.ascontiguousarray(np.rot90(rows, k=quarter_turns)).tobytes())
+    return b"".join(turned)
 
 
 def read_message(stream: BinaryIO) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from dfdx.children import Children, ChildTimeout
 from dfdx.config import load_config
 from dfdx.extract.decoders.ffmpeg import decode_frames
 from dfdx.extract.decoders.pyav import PyAVDecoder
+from dfdx.extract.frame import frame_bytes
 from dfdx.extract.plan import make_plan
 from dfdx.extract.probe import probe
 from dfdx.run.command import run_extract
@@ -64,9 +65,12 @@ def _workers(root: psutil.Process) -> list[psutil.Process]:
     return found
 
 
-def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache):
-    """Same frames, same colour conversion: luma equal, chroma within one step (swscale's rounding)."""
-    path = video_cache("same.mp4", frames=120, size=(320, 180), gop=50)
+@pytest.mark.parametrize("size", [(320, 180), (202, 114)], ids=["aligned", "padded-lines"])
+def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache, size):
+    """Same frames, same colour conversion: luma equal, chroma within one step (swscale's rounding). At
+    202 pixels wide, every plane's lines are padded in the decoder's buffers: the padding must not leak."""
+    width, height = size
+    path = video_cache("same.mp4", frames=120, size=size, gop=50)
 
     async def both() -> tuple[dict[int, bytes], dict[int, bytes]]:
         children = Children(2)
@@ -82,7 +86,8 @@ def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache):
 
     cli, lib = asyncio.run(both())
     assert sorted(cli) == sorted(lib) == [12, 40, 60, 108]
-    luma = 320 * 180
+    luma = width * height
+    assert all(len(frame) == len(cli[i]) == frame_bytes(width, height) for i, frame in lib.items())
     for index in cli:
         assert cli[index][:luma] == lib[index][:luma]
         assert max(abs(a - b) for a, b in zip(cli[index][luma:], lib[index][luma:], strict=True)) <= 1
