@@ -356,7 +356,9 @@ def main() -> int:
         spawn = {
             "ffmpeg": spawn_cpu_s(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=16x16", "-frames:v", "1",
                                    "-f", "null", "-"]) * len(videos),
-            "pyav": spawn_cpu_s([PY, "-c", "import av, numpy"]) * CORES if importlib.util.find_spec("av") else 0.0,
+            # what a PyAV worker imports before its first request (python -m runs the same module)
+            "pyav": (spawn_cpu_s([PY, "-c", "import dfdx.extract.decoders.pyav_worker"]) * CORES
+                     if importlib.util.find_spec("av") else 0.0),
         }  # fmt: skip
         memory = None if args.no_memory else memory_figure(work / "memory", args.memory_seconds)
     finally:
