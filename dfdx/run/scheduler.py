@@ -3,9 +3,9 @@ Ray task (`run.ray_task`), for a DFDC part (`run.parts`).
 
 Videos stream through, the largest files first (`largest_files_first`): a video gets a task only when a
 slot is free, so the tasks in memory do not grow with the dataset; children are bounded by `Children`'s
-semaphore (the run's workers). Each entry is
-appended to the ledger once the video's frames are in place. A video's fault is data (a failed ledger
-line); a system's fault (`SystemFault`) stops the scheduler and is kept in `stats.fault`.
+semaphore (the run's workers). Each entry is appended to the ledger once the video's frames are in place.
+A video's fault is data (a failed ledger line); a system's fault (`SystemFault`) stops the scheduler and
+is kept in `stats.fault`.
 """
 
 from __future__ import annotations
