@@ -23,6 +23,28 @@ FAKE = "DFD_manipulated_sequences"
 
 
 @pytest.fixture(scope="session")
+def reliability_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict[str, str]]:
+    """The reliability suite's good and damaged files (`tests.test_reliability_inputs`), made once per session
+    for the tests that extract them and those that probe them: name → path, and case name → why it was not
+    made (an encoder this ffmpeg lacks)."""
+    from tests.test_reliability_inputs import DAMAGED, GOOD, HAVE
+
+    base = tmp_path_factory.mktemp("reliability-inputs")
+    scratch = base / "scratch"
+    scratch.mkdir()
+    made: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for case in GOOD:
+        if case.needs in HAVE:
+            made[case.name] = case.build(scratch, base / case.name)
+        else:
+            missing[case.name] = f"this ffmpeg has no {case.needs} encoder"
+    for name, build in DAMAGED.items():
+        made[name] = build(scratch, base / name)
+    return made, missing
+
+
+@pytest.fixture(scope="session")
 def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """make(name, **make_video kwargs) → a path; each distinct video is generated once per session."""
     root = tmp_path_factory.mktemp("videos")

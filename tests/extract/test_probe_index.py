@@ -68,17 +68,8 @@ def assert_same(path: Path, in_process: bool | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def suite_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("index-inputs")
-    scratch = base / "scratch"
-    scratch.mkdir()
-    made = {}
-    for case in GOOD:
-        if case.needs in HAVE:
-            made[case.name] = case.build(scratch, base / case.name)
-    for name, build in DAMAGED.items():
-        made[name] = build(scratch, base / name)
-    return made
+def suite_inputs(reliability_inputs: tuple[dict[str, Path], dict[str, str]]) -> dict[str, Path]:
+    return reliability_inputs[0]
 
 
 @pytest.mark.parametrize("name", [c.name for c in GOOD] + list(DAMAGED))
