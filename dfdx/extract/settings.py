@@ -8,6 +8,7 @@ transform's settings), decoder threads, and the versions of the tools that made 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import subprocess
@@ -62,6 +63,12 @@ def resolve_settings(cfg: Config, videos_per_category: Mapping[str, int], *, run
         run_id=run_id or uuid.uuid4().hex[:12],
         versions=dict(versions) if versions is not None else tool_versions(),
     )
+
+
+def tool_versions_soon() -> asyncio.Future[dict[str, str]]:
+    """`tool_versions` started now in a thread, to await later: its ffmpeg child (~50 ms) then runs beside
+    the discovery walk instead of before the first video. Call from a running event loop."""
+    return asyncio.get_running_loop().run_in_executor(None, tool_versions)
 
 
 def tool_versions() -> dict[str, str]:

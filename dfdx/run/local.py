@@ -23,7 +23,7 @@ from dfdx.children import require_tools
 from dfdx.config import Config
 from dfdx.datasets.profiles import select_videos
 from dfdx.extract.positions import balance_note
-from dfdx.extract.settings import resolve_settings, tool_versions
+from dfdx.extract.settings import resolve_settings, tool_versions_soon
 from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files
 from dfdx.ledger import LedgerWriter, ledger_path, load_state
@@ -53,10 +53,11 @@ class LocalRunner:
     async def run(self) -> RunStats:
         cfg = self.cfg
         require_tools("ffmpeg", "ffprobe")
+        versions = tool_versions_soon()
         catalog = select_videos(cfg, announce=not cfg.quiet)
         videos = catalog.videos
         per_category = Counter(v.category for v in videos)
-        settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
+        settings = resolve_settings(cfg, per_category, versions=await versions)
         self.tools = Tools.open(settings)  # before anything is written: a missing extra is a usage error
         if cfg.extract.balance and not cfg.quiet:
             print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)

@@ -45,7 +45,7 @@ from dfdx.datasets.parts import recorded_videos
 from dfdx.datasets.profiles import select_videos
 from dfdx.errors import ConfigError, SystemFault, UsageError
 from dfdx.extract.positions import balance_note
-from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions
+from dfdx.extract.settings import ExtractSettings, resolve_settings, tool_versions_soon
 from dfdx.extract.video import Tools
 from dfdx.files import check_writable, remove_temp_files
 from dfdx.layout import SHARD_LEDGER_GLOB
@@ -112,9 +112,10 @@ class RayRunner:
         async def prepare_run() -> ExtractSettings:
             nonlocal catalog
             require_tools("ffmpeg", "ffprobe")  # the driver records their versions; the nodes need them too
+            versions = tool_versions_soon()
             catalog = select_videos(cfg, announce=not cfg.quiet)
             per_category = Counter(v.category for v in catalog.videos)
-            settings = resolve_settings(cfg, per_category, versions=await asyncio.to_thread(tool_versions))
+            settings = resolve_settings(cfg, per_category, versions=await versions)
             await Tools.open(settings).close()  # a missing extra is a usage error here, not a failure on every node
             if cfg.extract.balance and not cfg.quiet:
                 print(f"[dfdx] {balance_note(settings.positions, per_category)}", file=sys.stderr)

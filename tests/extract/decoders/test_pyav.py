@@ -22,7 +22,7 @@ from dfdx.extract.decoders.ffmpeg import decode_frames
 from dfdx.extract.decoders.pyav import PyAVDecoder
 from dfdx.extract.frame import frame_bytes
 from dfdx.extract.plan import make_plan
-from dfdx.extract.probe import probe
+from dfdx.extract.probe import ProbeError, probe
 from dfdx.run.command import run_extract
 from tests.conftest import REAL, ledger_lines, sample_children
 from tests.run import test_local as engine_tests
@@ -91,6 +91,31 @@ def test_same_raw_frames_as_the_ffmpeg_grabber(video_cache, size):
     for index in cli:
         assert cli[index][:luma] == lib[index][:luma]
         assert max(abs(a - b) for a, b in zip(cli[index][luma:], lib[index][luma:], strict=True)) <= 1
+
+
+def test_the_cheap_open_gives_the_same_frames(reliability_inputs, monkeypatch):
+    """The worker opens files with FFmpeg's stream guess on keyframes only (OPEN_OPTIONS); every readable
+    input of the reliability suite (codecs, B-frames, VFR, rotation, edit lists) must give the same bytes as a
+    plain open, for targets on every kind of frame (12 spread over the file)."""
+    from dfdx.extract.decoders import pyav_worker
+    from dfdx.extract.decoders.pyav import worker_request
+    from dfdx.extract.positions import evenly_spaced
+
+    made, _ = reliability_inputs
+    compared = 0
+    for name, path in sorted(made.items()):
+        try:
+            info = asyncio.run(probe(path, Children(1), 60))
+        except ProbeError:  # what ffprobe refuses is the damaged-file tests' business
+            continue
+        req = worker_request(path, info, make_plan(info, evenly_spaced(12)), 1, False)
+        cheap = pyav_worker.decode_request(req)
+        with monkeypatch.context() as patch:
+            patch.setattr(pyav_worker, "OPEN_OPTIONS", {})
+            plain = pyav_worker.decode_request(req)
+        assert cheap.keys() == plain.keys() and cheap == plain, name
+        compared += bool(plain)
+    assert compared >= 15
 
 
 def test_live_workers_never_exceed_num_workers(tmp_path, dataset, video_cache):
