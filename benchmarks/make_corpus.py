@@ -79,6 +79,17 @@ def recipe_id(clip: Clip) -> str:
     return hashlib.sha256(json.dumps([asdict(clip), encode_argv(clip, Path("x"))]).encode()).hexdigest()[:16]
 
 
+def linked_copies(corpus: Path, videos: list[Path], copies: int, root: Path) -> Path:
+    """A dataset of `copies` symlinks to each corpus file (dfdx follows file links), in DFD's layout: the fixed
+    costs of a run over more work (`copyK/` before each corpus path)."""
+    for k in range(copies):
+        for video in videos:
+            link = root / f"copy{k}" / video.relative_to(corpus)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(video)
+    return root
+
+
 def make_corpus(root: Path = CORPUS, log: bool = True) -> list[Path]:
     """Make the missing or outdated files; return every file's path (absolute)."""
     root = root.resolve()

@@ -31,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.make_corpus import CORPUS, make_corpus  # noqa: E402
+from benchmarks.make_corpus import CORPUS, linked_copies, make_corpus  # noqa: E402
 from benchmarks.run import CORES, PY, machine, run_tree, versions  # noqa: E402
 
 TARGET_RATIO = 1.15
@@ -41,16 +41,6 @@ STORE_BYTES = 128 * 1024 * 1024
 def frames_of(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.glob("*/*.jpg"))
             if p.parent.name != "report_assets"}  # fmt: skip
-
-
-def linked_copies(corpus: Path, videos: list[Path], copies: int, root: Path) -> Path:
-    """A dataset of `copies` symlinks to each corpus file (dfdx follows file links), in DFD's layout."""
-    for k in range(copies):
-        for video in videos:
-            link = root / f"copy{k}" / video.relative_to(corpus)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(video)
-    return root
 
 
 def main() -> int:

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.make_corpus import BAR_HEIGHT, CORPUS, make_corpus  # noqa: E402
+from benchmarks.make_corpus import BAR_HEIGHT, CORPUS, linked_copies, make_corpus  # noqa: E402
 from dfdx.children import Children  # noqa: E402
 from dfdx.config import DEFAULT_POSITIONS  # noqa: E402
 from dfdx.extract.mp4 import Doubt  # noqa: E402
@@ -51,6 +51,7 @@ from dfdx.samples import make_video, read_index  # noqa: E402
 PY = sys.executable
 CORES = os.cpu_count() or 1
 DENSE = 32  # DeepfakeBench's habit: 32 frames per video
+SCALE = 4  # the at-scale rows: the two target paths on 4 links to each corpus file (48 videos)
 
 
 @dataclass(slots=True)
@@ -62,6 +63,7 @@ class Contender:
     seek: str = "exact"  # which frames it must write: dfdx's plan in this mode
     config: dict[str, object] = field(default_factory=dict)
     frames: int | None = None  # --frames N (dense targets at k/(N+1)) instead of 1/3, 1/2, 2/3
+    copies: int = 1  # > 1: runs on that many links to each corpus file (make_corpus.linked_copies)
 
 
 @dataclass(slots=True)
@@ -97,6 +99,9 @@ def contenders(videos: list[Path]) -> list[Contender]:
                   config={"extract": {"frames": DENSE}}),
         Contender(f"dfdx --frames {DENSE} (pyav grabber, probe: index)", "dfdx", dfdx, needs="av", frames=DENSE,
                   config={"extract": {"frames": DENSE, "grabber": "pyav", "probe": "index"}}),
+        Contender(f"dfdx x{SCALE} links (ffmpeg grabber, default)", "dfdx", dfdx, copies=SCALE),
+        Contender(f"dfdx x{SCALE} links (pyav grabber, probe: index)", "dfdx", dfdx, needs="av", copies=SCALE,
+                  config={"extract": {"grabber": "pyav", "probe": "index"}}),
     ]  # fmt: skip
 
 
@@ -142,10 +147,14 @@ def run_tree(argv: list[str], timeout_s: float = 600, env: dict[str, str] | None
 
 
 def read_frames(contender: Contender, out: Path, videos: list[Path], corpus: Path) -> dict[tuple[int, int], int]:
-    """(video number, frame number) → the source frame index its JPEG shows."""
+    """(video number, frame number) → the source frame index its JPEG shows; the video numbers of link k
+    (`copies`) are k × the corpus's count on."""
     got = {}
     if contender.kind == "dfdx":
         number = {v.relative_to(corpus).as_posix(): i for i, v in enumerate(videos)}
+        if contender.copies > 1:
+            number = {f"copy{k}/{rel}": i + k * len(videos)
+                      for k in range(contender.copies) for rel, i in number.items()}  # fmt: skip
         for line in (out / "extraction_ledger.jsonl").read_text().splitlines():
             entry = json.loads(line)
             for frame in entry["frames"]:
@@ -330,13 +339,15 @@ def main() -> int:
     limit_runs: list[dict[str, float]] = []
     identity: dict[str, dict[str, object]] = {}
     work = Path(tempfile.mkdtemp(prefix="dfdx-bench-"))
+    linked = linked_copies(corpus, videos, SCALE, work / "linked")
     try:
         for rnd in range(1, args.rounds + 1):
             for contender in active:
                 out = work / "out"
                 shutil.rmtree(out, ignore_errors=True)
                 config = work / "config.json"
-                config.write_text(json.dumps({"dataset_path": str(corpus), "output_dir": str(out), **contender.config}))
+                dataset = str(linked if contender.copies > 1 else corpus)
+                config.write_text(json.dumps({"dataset_path": dataset, "output_dir": str(out), **contender.config}))
                 argv = [str(out) if a == "OUT" else str(config) if a == "CONFIG" else a for a in contender.argv]
                 sample = run_tree(argv)
                 samples[contender.name].append(sample)
@@ -344,6 +355,7 @@ def main() -> int:
                 if rnd == 1:
                     got = read_frames(contender, out, videos, corpus)
                     want = expected["dense" if contender.frames else contender.seek]
+                    want = {(i + k * len(videos), n): f for k in range(contender.copies) for (i, n), f in want.items()}
                     wrong = sorted(k for k in want if got.get(k) != want[k])
                     identity[contender.name] = {"frames": len(want), "wrong": len(wrong), "seek": contender.seek,
                                                 "examples": [(k, want[k], got.get(k)) for k in wrong[:5]]}
@@ -365,15 +377,17 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     n_videos, n_frames = len(videos), len(expected["exact"])
     rows = {}
+    copies = {c.name: c.copies for c in active}
     for name, runs in samples.items():
         wall = statistics.median(s.wall_s for s in runs)
         rows[name] = {
             "wall_s": round(wall, 3),
             "wall_s_runs": [round(s.wall_s, 3) for s in runs],
-            "videos_per_s": round(n_videos / wall, 3),
+            "videos": n_videos * copies[name],
+            "videos_per_s": round(n_videos * copies[name] / wall, 3),
             "frames": identity[name]["frames"],
             "frames_per_s": round(identity[name]["frames"] / wall, 3),
-            "cpu_s_per_video": round(statistics.median(s.cpu_s for s in runs) / n_videos, 3),
+            "cpu_s_per_video": round(statistics.median(s.cpu_s for s in runs) / (n_videos * copies[name]), 3),
             "root_cpu_s": round(statistics.median(s.root_cpu_s for s in runs), 3),
             "peak_rss_mb": round(max(s.peak_rss_mb for s in runs), 1),
             "wrong_frames": identity[name]["wrong"],
@@ -452,6 +466,14 @@ def report(result: dict[str, Any]) -> str:
     for mine, want in targets.items():
         if mine in rows:
             lines.append(f"  target: limit time / {mine} time >= {want}: {limit / rows[mine]['wall_s']:.2f}")
+    for mine in targets:
+        big = mine.replace("dfdx (", f"dfdx x{SCALE} links (")
+        if mine in rows and big in rows:
+            wall, wall_big = rows[mine]["wall_s"], rows[big]["wall_s"]
+            lines.append(f"  at scale, {big}: {rows[big]['videos']} videos, limit time / its time "
+                         f"{limit * SCALE / wall_big:.2f}; each video past the first {n_videos} "
+                         f"(({wall_big:.2f} - {wall:.2f}) s / {rows[big]['videos'] - n_videos}, no one-off costs): "
+                         f"limit / that {limit * (SCALE - 1) / (wall_big - wall):.2f}")  # fmt: skip
     for mine in dense_names:
         lines.append(f"  {mine}: {rows[mine]['wall_s']:.2f} s wall = {rows[mine]['wall_s'] / dense:.2f} x the "
                      f"--frames {DENSE} reference ({dense:.2f} s; target <= 1.1)")
