@@ -16,8 +16,9 @@ The output folder (and the dataset) must be one folder every node sees at the sa
 checks it before any work: it writes a marker, a task on each node reads it back (a node whose raylet is a
 process of this machine in the driver's mount namespace needs no asking).
 
-Where the time goes on one machine (`benchmarks/ray_bench.py`): importing Ray (done in a thread while the
-driver selects the videos), joining, a Ray worker's start per task slot (importing Ray and dfdx), and
+Where the time goes on one machine (`benchmarks/ray_bench.py`): importing Ray (done in a thread, started
+before the driver selects the videos; the DFDC modules and the Kaggle client are imported only for a DFDC
+run), joining, a Ray worker's start per task slot (importing Ray and dfdx), and
 `ray.shutdown` at the end (beside the report); about 1.1 s a run here, whatever its size. The shards with the
 most bytes go first, so the run's tail is one small shard (the videos inside a task go largest first too).
 """
@@ -36,12 +37,11 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfdx.children import require_tools
 from dfdx.config import Config
 from dfdx.datasets.discover import Catalog
-from dfdx.datasets.parts import recorded_videos
 from dfdx.datasets.profiles import select_videos
 from dfdx.errors import ConfigError, SystemFault, UsageError
 from dfdx.extract.positions import balance_note
@@ -55,7 +55,6 @@ from dfdx.progress import Progress
 from dfdx.run import RunStats, ShardSummary
 from dfdx.run.console import file_logging
 from dfdx.run.local import write_reports
-from dfdx.run.parts import PartJob, finished, parts_settings, plan_parts, run_part
 from dfdx.run.ray_cluster import (
     MAX_RETRIES,
     auth_hint,
@@ -69,6 +68,9 @@ from dfdx.run.ray_task import ShardJob, run_shard
 from dfdx.run.resume import append_notes, fold_ledgers, prepare
 from dfdx.run.scheduler import file_sizes
 from dfdx.run.shards import largest_first, make_shards, shard_count
+
+if TYPE_CHECKING:
+    from dfdx.run.parts import PartJob
 
 log = logging.getLogger("dfdx")
 
@@ -151,6 +153,8 @@ class RayRunner:
 
     async def run_parts(self, extract: bool = True) -> RunStats:
         """DFDC part by part (`dfdx.run.parts`): one task per part, on whichever node is free."""
+        from dfdx.run.parts import parts_settings, plan_parts, run_part  # the Kaggle client: only for DFDC
+
         cfg = self.cfg
 
         async def prepare_parts() -> ExtractSettings:
@@ -182,7 +186,8 @@ class RayRunner:
         work), check it, take the output folder's lock, submit the tasks, follow them to the end, write the
         report."""
         require_ray()
-        connecting = asyncio.ensure_future(asyncio.to_thread(self._connect))
+        # Started now, not at `prepare`'s first await: the import of Ray (~0.2 s) then overlaps the discovery walk.
+        connecting = asyncio.get_running_loop().run_in_executor(None, self._connect)
         try:
             settings = await prepare()
             await connecting
@@ -276,6 +281,11 @@ class RayRunner:
 
     def _grow(self, progress: Progress) -> None:
         """DFDC parts: a part's clips join the bar's total once its task has unpacked it."""
+        if not self.unpacking:
+            return
+        from dfdx.datasets.parts import recorded_videos
+        from dfdx.run.parts import finished
+
         for number, job in list(self.unpacking.items()):
             root, cfg = job.settings.dataset_root, self.cfg
             videos = recorded_videos(root, job.part, cfg.discover.extensions)
