@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.make_corpus import BAR_HEIGHT, CORPUS, linked_copies, make_corpus  # noqa: E402
 from dfdx.children import Children  # noqa: E402
 from dfdx.config import DEFAULT_POSITIONS  # noqa: E402
+from dfdx.extract.decoders.annexb import build_feed  # noqa: E402
 from dfdx.extract.mp4 import Doubt  # noqa: E402
 from dfdx.extract.plan import make_plan  # noqa: E402
 from dfdx.extract.positions import evenly_spaced  # noqa: E402
@@ -223,6 +225,44 @@ def probe_comparison(videos: list[Path], rounds: int = 5) -> dict[str, object]:
     return result
 
 
+def decoder_builds(videos: list[Path], rounds: int = 2) -> dict[str, float] | None:
+    """The same H.264 packets — each video's feed for its 3 targets (its groups' IDRs, the reference frames
+    after them, the targets: dfdx.extract.decoders.annexb) — decoded to nothing, one thread, by Debian's ffmpeg
+    CLI (the default path's decoder; its CPU less one bare start a video) and by PyAV's FFmpeg build (the
+    pyav path's, and the limit's); best of `rounds`. PyAV's figure includes its stream probing (a few ms a
+    feed), so the ratio leans, if anything, in Debian's favour."""
+    if importlib.util.find_spec("av") is None:
+        return None
+    import av
+
+    feeds = []
+    for video in videos:
+        info = read_tables(video)
+        feed = build_feed(video, info, make_plan(info, DEFAULT_POSITIONS))
+        if feed is not None:
+            feeds.append(feed.stream)
+    start = spawn_cpu_s(["ffmpeg", "-version"])
+    argv = ["ffmpeg", "-v", "error", "-nostdin", "-f", "h264", "-threads", "1", "-i", "pipe:0", "-f", "null", "-"]
+    cli, lib = [], []
+    for _ in range(rounds):
+        t0 = os.times()
+        for stream in feeds:
+            subprocess.run(argv, input=stream, check=True, capture_output=True)
+        t1 = os.times()
+        spent = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+        cli.append(spent - start * len(feeds))
+        c0 = time.process_time()
+        for stream in feeds:
+            with av.open(io.BytesIO(stream), format="h264") as container:
+                decoded = container.streams.video[0]
+                decoded.codec_context.thread_count = 1
+                for _ in container.decode(decoded):
+                    pass
+        lib.append(time.process_time() - c0)
+    return {"feeds": len(feeds), "ffmpeg_cli_cpu_s": round(min(cli), 3), "pyav_cpu_s": round(min(lib), 3),
+            "ratio": round(min(cli) / min(lib), 3)}  # fmt: skip
+
+
 def _reads(video: Path) -> bool:
     try:
         read_tables(video)
@@ -364,6 +404,7 @@ def main() -> int:
             print(f"[bench] round {rnd} limit: {limit_runs[-1]['group_s']:.2f} CPU s", file=sys.stderr, flush=True)
         probe_s = probe_cpu_s(videos)
         probes = probe_comparison(videos)
+        builds = decoder_builds(videos)
         startup = startup_cpu_s(work)
         spawn = {
             "ffmpeg": spawn_cpu_s(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=16x16", "-frames:v", "1",
@@ -402,7 +443,7 @@ def main() -> int:
         "rounds": args.rounds, "contenders": rows, "skipped": skipped, "identity": identity,
         "limit": {"group_s": round(limit_group, 3), "per_target_s": round(limit_target, 3),
                   "dense_s": round(limit_dense, 3), "encode_cpu_s": round(encode_cpu, 3), "runs": limit_runs},
-        "probe_cpu_s": round(probe_s, 3), "probe_comparison": probes,
+        "probe_cpu_s": round(probe_s, 3), "probe_comparison": probes, "decoder_builds": builds,
         "spawn_cpu_s": {k: round(v, 3) for k, v in spawn.items()},
         "startup_cpu_s": startup,
         "memory": memory,
@@ -486,6 +527,13 @@ def report(result: dict[str, Any]) -> str:
                       f"(target >= 10x). "
                       f"Read in process: {probes['read_in_process']}/{probes['videos']}; the same VideoInfo as "
                       f"ffprobe's: {probes['same_videoinfo']}/{probes['videos']}."]  # fmt: skip
+    builds = result.get("decoder_builds")
+    if builds:
+        lines += ["", f"Decoder builds, on the same packets ({builds['feeds']} feeds: each video's IDRs, reference "
+                      f"frames and targets), one thread, decoded to nothing: Debian's ffmpeg CLI "
+                      f"{builds['ffmpeg_cli_cpu_s']:.2f} CPU s (its starts taken out), PyAV's FFmpeg (the limit's) "
+                      f"{builds['pyav_cpu_s']:.2f} CPU s: the default path's decoder needs {builds['ratio']:.2f}x the "
+                      f"limit's for the same frames."]  # fmt: skip
     encode = result["limit"].get("encode_cpu_s", 0.0)
     lines += ["", "Overhead share of dfdx's wall time, outside decoding and encoding: (dfdx's own CPU [ledger, plan, "
                   "pipes, asyncio, imports, probe: index] - the JPEG encodes (limit.py's, the same libjpeg-turbo call) "
