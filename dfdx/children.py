@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from dfdx.errors import SystemFault
 
 INSTALL_HINT = "install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; or `make test`, which does it)"
+# How a system says a program could not run at all (126: not executable; 127: not found, or the dynamic loader
+# could not load a library it needs). ffmpeg and ffprobe never exit so for a bad input.
+CANNOT_RUN = (126, 127)
 
 
 class ChildTimeout(Exception):
@@ -34,6 +37,14 @@ class ChildResult:
     def error_line(self, path: object = None) -> str:
         """The last meaningful line ffmpeg printed, without the file's own name: the reason to act on."""
         return last_error_line(self.stderr, path)
+
+
+def require_runs(tool: str, returncode: int | None, stderr: bytes) -> None:
+    """A tool that cannot run on this machine is a fault of the system, not of the video it was given: stop the
+    run instead of writing a failed line for every video."""
+    if returncode in CANNOT_RUN:
+        why = last_error_line(stderr) or f"exit code {returncode}"
+        raise SystemFault(f"{tool} cannot run on this machine ({why}); {INSTALL_HINT}")
 
 
 def last_error_line(stderr: bytes, path: object = None) -> str:
@@ -62,6 +73,7 @@ class Children:
             assert proc.stdout is not None and proc.stderr is not None
             out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
             await proc.wait()
+        require_runs(argv[0], proc.returncode, err)
         return ChildResult(proc.returncode if proc.returncode is not None else -1, out, err)
 
     @contextlib.asynccontextmanager

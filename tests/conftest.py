@@ -135,6 +135,17 @@ def extract_one_video(video: Any, out: Path, dataset_root: Path, previous: Any =
     return asyncio.run(go())
 
 
+LOADER_ERROR = "error while loading shared libraries: libavdevice.so.59: cannot open shared object file"
+
+
+def broken_tool(folder: Path, name: str) -> None:
+    """A program that fails as a binary with a missing library does: the loader's line, exit code 127."""
+    folder.mkdir(exist_ok=True)
+    tool = folder / name
+    tool.write_text(f"#!/bin/sh\necho '{name}: {LOADER_ERROR}' >&2\nexit 127\n")
+    tool.chmod(0o755)
+
+
 def run_dfdx(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any
 ) -> subprocess.CompletedProcess[str]:

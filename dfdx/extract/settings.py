@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdx import __version__
+from dfdx.children import require_runs
 from dfdx.config import Config, ExtractConfig
 from dfdx.extract.encoders import open_encoder
 from dfdx.extract.plan import fingerprint
@@ -72,10 +73,14 @@ def tool_versions_soon() -> asyncio.Future[dict[str, str]]:
 
 
 def tool_versions() -> dict[str, str]:
-    """What made the frames, recorded in every ledger line: dfdx, ffmpeg and Python."""
+    """What made the frames, recorded in every ledger line: dfdx, ffmpeg and Python. An ffmpeg that cannot run
+    at all (a library missing) stops the run here, before anything is written (`SystemFault`)."""
     try:
-        first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, timeout=30).stdout
-        ffmpeg_version = first.split()[2] if first.startswith("ffmpeg version") else "unknown"
+        done = subprocess.run(["ffmpeg", "-version"], capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        ffmpeg_version = "unknown"
+        done = None
+    if done is not None:
+        require_runs("ffmpeg", done.returncode, done.stderr)
+    first = done.stdout.decode(errors="replace") if done is not None else ""
+    ffmpeg_version = first.split()[2] if first.startswith("ffmpeg version") else "unknown"
     return {"dfdx": __version__, "ffmpeg": ffmpeg_version, "python": platform.python_version()}

@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from dfdx.ledger import read_ledger
-from tests.conftest import FAKE, REAL, dataset_files, have_root, ledger_lines, run_dfdx, tmpfs
+from tests.conftest import (
+    FAKE,
+    LOADER_ERROR,
+    REAL,
+    broken_tool,
+    dataset_files,
+    have_root,
+    ledger_lines,
+    run_dfdx,
+    tmpfs,
+)
 
 needs_root = pytest.mark.skipif(not have_root(), reason="mounting a tmpfs needs root")
 
@@ -39,6 +49,36 @@ def test_ffmpeg_missing_says_how_to_install(small_dataset, tmp_path):
     assert "ffmpeg was not found on PATH" in done.stderr and "apt-get install ffmpeg" in done.stderr
     assert done.stderr.count("\n") <= 2 and "Traceback" not in done.stderr
     assert not (out / "extraction_ledger.jsonl").exists()
+
+
+def test_an_ffmpeg_that_cannot_run_stops_the_run_before_any_work(small_dataset, tmp_path):
+    """Installed but broken (a library missing): one clear message, exit 1, nothing written — not a failed
+    line for every video, which a resume would not redo."""
+    bin_dir = tmp_path / "bin"
+    for name in ("ffmpeg", "ffprobe"):
+        broken_tool(bin_dir, name)
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out),
+                    env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert done.returncode == 1
+    assert "ffmpeg cannot run on this machine" in done.stderr and LOADER_ERROR in done.stderr
+    assert "apt-get install ffmpeg" in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "extraction_ledger.jsonl").exists()
+
+
+def test_an_ffprobe_that_cannot_run_stops_the_run_at_the_first_probe(small_dataset, tmp_path):
+    bin_dir = tmp_path / "bin"
+    broken_tool(bin_dir, "ffprobe")
+    real_ffmpeg = shutil.which("ffmpeg")
+    assert real_ffmpeg is not None
+    (bin_dir / "ffmpeg").symlink_to(real_ffmpeg)
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out),
+                    env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert done.returncode == 1
+    assert "ffprobe cannot run on this machine" in done.stderr and LOADER_ERROR in done.stderr
+    assert "Traceback" not in done.stderr
+    assert ledger_lines(out) == []  # no video is marked failed for it: the same command resumes once fixed
 
 
 def test_output_not_writable(small_dataset, tmp_path):
