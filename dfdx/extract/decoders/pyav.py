@@ -25,7 +25,7 @@ from typing import Any
 
 import dfdx
 from dfdx.children import Children, ChildTimeout
-from dfdx.errors import UsageError
+from dfdx.errors import SystemFault, UsageError
 from dfdx.extract.decoders.base import DecodeError, source_matrix, source_range
 from dfdx.extract.frame import Frame, frame_bytes
 from dfdx.extract.plan import Plan, keyframe_before
@@ -71,11 +71,16 @@ class _Worker:
         """One request, one answer: the JSON header and the frames it announces."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         body = json.dumps(req).encode()
-        self.proc.stdin.write(HEADER.pack(len(body)) + body)
-        await self.proc.stdin.drain()
+        try:
+            self.proc.stdin.write(HEADER.pack(len(body)) + body)
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the worker is gone: what it wrote before it went is still to be read
         try:
             (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
             answer = json.loads(await self.proc.stdout.readexactly(size))
+            if "fatal" in answer:
+                raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
             frames = {i: await self.proc.stdout.readexactly(frame_size) for i in answer.get("frames", [])}
         except asyncio.IncompleteReadError:
             raise _WorkerDied from None

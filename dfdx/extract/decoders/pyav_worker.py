@@ -9,7 +9,8 @@ can be killed when a file hangs the decoder.
 Protocol on stdin/stdout: a request is a 4-byte big-endian length and a JSON object (see
 `dfdx.extract.decoders.pyav.worker_request`); the answer is a length-prefixed JSON header (`{"frames": [grid
 indices]}` or `{"error": "..."}`), then each frame's raw yuv420p full-range BT.601 bytes, in order.
-The worker exits on end of input and dies with its parent (PR_SET_PDEATHSIG).
+The worker exits on end of input and dies with its parent (PR_SET_PDEATHSIG). A worker whose PyAV cannot be
+imported answers `{"fatal": "..."}` to whatever comes, and exits: that is no file's fault.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-import av
+try:
+    import av
+except ImportError as exc:  # a PyAV that cannot load (a library missing): told to dfdx, which stops the run
+    av = None
+    CANNOT_IMPORT = f"PyAV cannot be imported in its worker: {exc}"
 
 # swscale's matrix names (dfdx.extract.decoders.ffmpeg.source_matrix) → PyAV's.
 COLORSPACE = {"bt709": "ITU709", "bt601": "ITU601", "fcc": "FCC", "smpte240m": "SMPTE240M", "bt2020": "BT2020"}
@@ -154,8 +159,11 @@ def _reason(exc: Exception, path: str) -> str:
 def serve(parent_pid: int) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # dfdx decides when a worker stops
-    av.logging.set_level(None)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
+    if av is None:
+        write_message(out, {"fatal": CANNOT_IMPORT})
+        return
+    av.logging.set_level(None)
     while (req := read_message(inp)) is not None:
         try:
             frames = decode_request(req)

@@ -24,7 +24,7 @@ from dfdx.extract.frame import frame_bytes
 from dfdx.extract.plan import make_plan
 from dfdx.extract.probe import ProbeError, probe
 from dfdx.run.command import run_extract
-from tests.conftest import REAL, ledger_lines, sample_children
+from tests.conftest import REAL, ledger_lines, run_dfdx, sample_children
 from tests.run import test_local as engine_tests
 
 pytest.importorskip("av")
@@ -189,3 +189,21 @@ def test_workers_die_with_dfdx(tmp_path, dataset, video_cache, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_pyav_that_cannot_be_imported_stops_the_run(tmp_path, dataset, video_cache):
+    """PyAV installed but unable to load (a library missing): the worker says so and the run stops with that
+    message — not "the PyAV decoder died on this file" as a failed line for every video."""
+    root = None
+    for i in range(3):
+        root = dataset(f"{REAL}/{i:02d}__x.mp4", video_cache("x.mp4", frames=20))
+    broken = tmp_path / "broken" / "av"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("libavformat.so.61: cannot open shared object file")\n')
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(root), "--output-dir", str(out), "--grabber", "pyav",
+                    env={"PYTHONPATH": str(broken.parent)})  # fmt: skip
+    assert done.returncode == 1
+    assert "PyAV cannot be imported in its worker: libavformat.so.61" in done.stderr
+    assert "pip install 'dfdx[pyav]'" in done.stderr and "Traceback" not in done.stderr
+    assert ledger_lines(out) == []
