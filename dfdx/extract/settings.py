@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from dfdx import __version__
-from dfdx.children import require_runs
+from dfdx.children import INSTALL_HINT, require_runs
 from dfdx.config import Config, ExtractConfig
+from dfdx.errors import SystemFault
 from dfdx.extract.encoders import open_encoder
 from dfdx.extract.plan import fingerprint
 from dfdx.extract.positions import positions_by_category
 from dfdx.extract.transforms import open_transform
+
+VERSION_TIMEOUT_S = 30.0  # `ffmpeg -version` answers in ~50 ms; this only tells a hung install from a slow start
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +77,16 @@ def tool_versions_soon() -> asyncio.Future[dict[str, str]]:
 
 def tool_versions() -> dict[str, str]:
     """What made the frames, recorded in every ledger line: dfdx, ffmpeg and Python. An ffmpeg that cannot run
-    at all (a library missing) stops the run here, before anything is written (`SystemFault`)."""
+    at all (a library missing, not executable) or hangs before printing its version stops the run here, before
+    anything is written (`SystemFault`): every video would fail or time out on it."""
     try:
-        done = subprocess.run(["ffmpeg", "-version"], capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        done = None
-    if done is not None:
-        require_runs("ffmpeg", done.returncode, done.stderr)
-    first = done.stdout.decode(errors="replace") if done is not None else ""
+        done = subprocess.run(["ffmpeg", "-version"], capture_output=True, timeout=VERSION_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SystemFault(f"ffmpeg did not answer `ffmpeg -version` within {VERSION_TIMEOUT_S:g} s: it hangs on this "
+                          f"machine; {INSTALL_HINT}") from None  # fmt: skip
+    except OSError as exc:
+        raise SystemFault(f"ffmpeg cannot run on this machine ({exc.strerror}); {INSTALL_HINT}") from None
+    require_runs("ffmpeg", done.returncode, done.stderr)
+    first = done.stdout.decode(errors="replace")
     ffmpeg_version = first.split()[2] if first.startswith("ffmpeg version") else "unknown"
     return {"dfdx": __version__, "ffmpeg": ffmpeg_version, "python": platform.python_version()}
