@@ -18,9 +18,9 @@ process of this machine in the driver's mount namespace needs no asking).
 
 Where the time goes on one machine (`benchmarks/ray_bench.py`): importing Ray (done in a thread, started
 before the driver selects the videos; the DFDC modules and the Kaggle client are imported only for a DFDC
-run), joining, a Ray worker's start per task slot (importing Ray and dfdx), and
-`ray.shutdown` at the end (beside the report); about 1.1 s a run here, whatever its size. The shards with the
-most bytes go first, so the run's tail is one small shard (the videos inside a task go largest first too).
+run), joining, a Ray worker's start per task slot (importing Ray and dfdx), and `ray.shutdown` at the end
+(beside the report); about 1.1 s a run here, whatever its size. The shards with the most bytes go first, so
+the run's tail is one small shard (the videos inside a task go largest first too).
 """
 
 from __future__ import annotations
