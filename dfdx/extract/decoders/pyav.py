@@ -67,6 +67,19 @@ class _Worker:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
+    async def hello(self) -> None:
+        """The worker's first words, once PyAV is loaded. A worker that cannot load it, or dies before it says
+        so (a PyAV whose libraries crash on this CPU, say), is a fault of this machine, not of any file: the
+        run stops instead of failing every video."""
+        try:
+            answer = await self._header()
+        except asyncio.IncompleteReadError:
+            code = await self.proc.wait()
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            raise SystemFault(f"the PyAV worker died while loading PyAV ({how}); reinstall it: {INSTALL}") from None
+        if "fatal" in answer:
+            raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
+
     async def ask(self, req: dict[str, Any], frame_size: int) -> tuple[dict[str, Any], dict[int, bytes]]:
         """One request, one answer: the JSON header and the frames it announces."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -77,14 +90,16 @@ class _Worker:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the worker is gone: what it wrote before it went is still to be read
         try:
-            (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
-            answer = json.loads(await self.proc.stdout.readexactly(size))
-            if "fatal" in answer:
-                raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
+            answer = await self._header()
             frames = {i: await self.proc.stdout.readexactly(frame_size) for i in answer.get("frames", [])}
         except asyncio.IncompleteReadError:
             raise _WorkerDied from None
         return answer, frames
+
+    async def _header(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
+        return json.loads(await self.proc.stdout.readexactly(size))
 
 
 class _WorkerDied(Exception):
@@ -129,7 +144,7 @@ class PyAVDecoder:
                    frame_size: int) -> tuple[dict[str, Any], dict[int, bytes]]:
         """A request in a `Children` slot; a worker that overruns, dies or is cancelled is killed."""
         async with children.semaphore:
-            worker = self.idle.pop() if self.idle else await self._start(children)
+            worker = self.idle.pop() if self.idle else await self._start(children, timeout_s)
             healthy = False
             try:
                 async with asyncio.timeout(timeout_s):
@@ -146,7 +161,9 @@ class PyAVDecoder:
                 else:
                     await self._kill(worker, children)
 
-    async def _start(self, children: Children) -> _Worker:
+    async def _start(self, children: Children, timeout_s: float) -> _Worker:
+        """A new worker, once it has loaded PyAV (within the per-video timeout: a worker that hangs there is
+        a fault of this machine too)."""
         assert self.count < self.size, "more busy workers than slots"
         package_root = str(Path(dfdx.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
@@ -157,7 +174,19 @@ class PyAVDecoder:
         )  # fmt: skip
         children.live.add(proc)  # so that a second Ctrl-C's kill_all reaches it
         self.count += 1
-        return _Worker(proc)
+        worker = _Worker(proc)
+        started = False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await worker.hello()
+            started = True
+        except TimeoutError:
+            raise SystemFault(f"the PyAV worker did not load PyAV within {timeout_s:g} s (extract.timeout_s); "
+                              f"reinstall it: {INSTALL}") from None
+        finally:
+            if not started:
+                await self._kill(worker, children)
+        return worker
 
     async def _kill(self, worker: _Worker, children: Children) -> None:
         self.count -= 1

@@ -6,11 +6,12 @@ packet), which the CLI can only set for a whole stream. That halves the decoding
 Why a long-lived process and not a thread: decoding holds the GIL for the Python glue, and a process
 can be killed when a file hangs the decoder.
 
-Protocol on stdin/stdout: a request is a 4-byte big-endian length and a JSON object (see
-`dfdx.extract.decoders.pyav.worker_request`); the answer is a length-prefixed JSON header (`{"frames": [grid
-indices]}` or `{"error": "..."}`), then each frame's raw yuv420p full-range BT.601 bytes, in order.
-The worker exits on end of input and dies with its parent (PR_SET_PDEATHSIG). A worker whose PyAV cannot be
-imported answers `{"fatal": "..."}` to whatever comes, and exits: that is no file's fault.
+Protocol on stdin/stdout: once PyAV is loaded, the worker says `{"ready": true}` (or `{"fatal": "..."}` when
+PyAV cannot be imported, and exits: that is no file's fault; so is a worker that dies before either). Then a
+request is a 4-byte big-endian length and a JSON object (see `dfdx.extract.decoders.pyav.worker_request`); the
+answer is a length-prefixed JSON header (`{"frames": [grid indices]}` or `{"error": "..."}`), then each
+frame's raw yuv420p full-range BT.601 bytes, in order. All headers are framed alike (`write_message`).
+The worker exits on end of input and dies with its parent (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def serve(parent_pid: int) -> None:
         write_message(out, {"fatal": CANNOT_IMPORT})
         return
     av.logging.set_level(None)
+    write_message(out, {"ready": True})
     while (req := read_message(inp)) is not None:
         try:
             frames = decode_request(req)

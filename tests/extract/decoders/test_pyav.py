@@ -207,3 +207,28 @@ def test_a_pyav_that_cannot_be_imported_stops_the_run(tmp_path, dataset, video_c
     assert "PyAV cannot be imported in its worker: libavformat.so.61" in done.stderr
     assert "pip install 'dfdx[pyav]'" in done.stderr and "Traceback" not in done.stderr
     assert ledger_lines(out) == []
+
+
+@pytest.mark.parametrize(("loading", "says"), [
+    ("os.kill(os.getpid(), signal.SIGSEGV)", "the PyAV worker died while loading PyAV (killed by SIGSEGV)"),
+    ("time.sleep(600)", "the PyAV worker did not load PyAV within 3 s"),
+], ids=["crashes", "hangs"])  # fmt: skip
+def test_a_pyav_that_crashes_or_hangs_while_loading_stops_the_run(tmp_path, dataset, video_cache, loading, says):
+    """A PyAV whose libraries crash on this machine (built for another CPU, say) or hang while loading: the
+    run stops with that, before any work — not "the PyAV decoder died on this file" for every video."""
+    root = None
+    for i in range(3):
+        root = dataset(f"{REAL}/{i:02d}__x.mp4", video_cache("x.mp4", frames=20))
+    broken = tmp_path / "broken" / "av"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text(f"import os, signal, time\n{loading}\n")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    done = run_dfdx("extract", "--dataset-path", str(root), "--output-dir", str(out), "--grabber", "pyav",
+                    "--timeout", "3", env={"PYTHONPATH": str(broken.parent)})  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert says in done.stderr and "pip install 'dfdx[pyav]'" in done.stderr and "Traceback" not in done.stderr
+    assert ledger_lines(out) == []
+    assert time.monotonic() - started < 60
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if "dfdx.extract.decoders.pyav_worker" in " ".join(p.info["cmdline"] or [])]  # fmt: skip
