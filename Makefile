@@ -83,6 +83,9 @@ run: deps
 
 bench: deps
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench,ray]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@# dfdx as a pip install leaves it: its modules byte-compiled (an editable install is not, and where
+	@# PYTHONDONTWRITEBYTECODE is set every process — dfdx, each PyAV worker, each Ray worker — compiles them again)
+	$(BIN)/python -m compileall -q dfdx
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ray_bench.py
 	$(BIN)/python benchmarks/ray_bench.py --copies 4 --rounds 3
