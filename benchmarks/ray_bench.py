@@ -53,6 +53,7 @@ def main() -> int:
     from ray.cluster_utils import Cluster
 
     started = dt.datetime.now(dt.UTC)
+    load_at_start = os.getloadavg()
     corpus = args.corpus.resolve()
     videos = make_corpus(corpus)
     for video in videos:  # warm the page cache: every contender then reads from memory
@@ -90,7 +91,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     median = {name: statistics.median(w) for name, w in walls.items()}
     result: dict[str, Any] = {
-        "date": started.isoformat(timespec="seconds"), "machine": machine(), "versions": versions(),
+        "date": started.isoformat(timespec="seconds"), "machine": machine(load_at_start), "versions": versions(),
         "videos": len(videos) * args.copies, "rounds": args.rounds, "cores": CORES,
         "wall_s": {n: round(m, 3) for n, m in median.items()},
         "wall_s_runs": {n: [round(x, 3) for x in w] for n, w in walls.items()},

@@ -349,7 +349,8 @@ def versions() -> dict[str, str]:
     return found
 
 
-def machine() -> dict[str, object]:
+def machine(load_at_start: tuple[float, float, float] | None = None) -> dict[str, object]:
+    """The machine, and its load average when the run began (`load_at_start`, taken before any contender ran)."""
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -357,7 +358,7 @@ def machine() -> dict[str, object]:
                 model = line.split(":", 1)[1].strip()
                 break
     return {"cpu": model, "cores": CORES, "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-            "os": platform.platform(), "load_avg_at_start": os.getloadavg()}  # fmt: skip
+            "os": platform.platform(), "load_avg_at_start": load_at_start or os.getloadavg()}  # fmt: skip
 
 
 def main() -> int:
@@ -368,6 +369,7 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
     started = dt.datetime.now(dt.UTC)
+    load_at_start = os.getloadavg()  # before any contender runs (the report prints it beside the load at the end)
     videos = make_corpus(args.corpus)
     corpus = args.corpus.resolve()
     expected = {seek: asyncio.run(expected_frames(videos, seek)) for seek in ("exact", "keyframe")}
@@ -440,7 +442,7 @@ def main() -> int:
     limit_dense = statistics.median(r["dense_s"] for r in limit_runs) / CORES
     encode_cpu = statistics.median(r["encode_s"] for r in limit_runs)  # CPU s of the corpus's JPEG encodes, in all
     result: dict[str, Any] = {
-        "date": started.isoformat(timespec="seconds"), "machine": machine(), "versions": versions(),
+        "date": started.isoformat(timespec="seconds"), "machine": machine(load_at_start), "versions": versions(),
         "corpus": {"videos": n_videos, "frames": n_frames, "files": [v.relative_to(corpus).as_posix() for v in videos]},
         "rounds": args.rounds, "contenders": rows, "skipped": skipped, "identity": identity,
         "limit": {"group_s": round(limit_group, 3), "per_target_s": round(limit_target, 3),
