@@ -47,6 +47,27 @@ def require_runs(tool: str, returncode: int | None, stderr: bytes) -> None:
         raise SystemFault(f"{tool} cannot run on this machine ({why}); {INSTALL_HINT}")
 
 
+# Signals a decoder dies of when it crashes on what it reads (a hostile file, a bug of its own).
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+
+
+def exit_reason(returncode: int) -> str:
+    """How a child ended, as what follows its name in a ledger line ("ffmpeg crashed (SIGSEGV)"): a crash and an
+    outside kill (SIGKILL: on Linux most often the out-of-memory killer; dfdx's own timeouts and Ctrl-C are told
+    apart before this) are not "exit code -9"."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        sig = signal.Signals(-returncode)
+    except ValueError:
+        return f"was killed (signal {-returncode})"
+    if sig in CRASH_SIGNALS:
+        return f"crashed ({sig.name})"
+    if sig == signal.SIGKILL:
+        return "was killed (SIGKILL: out of memory? see `dmesg`)"
+    return f"was killed ({sig.name})"
+
+
 def last_error_line(stderr: bytes, path: object = None) -> str:
     text = stderr.decode("utf-8", "replace")
     if path is not None:

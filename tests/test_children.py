@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dfdx.children import Children, ChildTimeout, require_tools
+from dfdx.children import Children, ChildTimeout, exit_reason, require_tools
 from dfdx.errors import SystemFault
 
 
@@ -41,6 +41,18 @@ async def test_missing_program_is_a_system_fault():
         await Children(1).run(["dfdx-no-such-program"], timeout_s=5)
     with pytest.raises(SystemFault, match="dfdx-no-such-program was not found"):
         require_tools("dfdx-no-such-program")
+
+
+@pytest.mark.parametrize(("script", "says"), [
+    ("exit 3", "exited with code 3"),
+    ("kill -SEGV $$", "crashed (SIGSEGV)"),
+    ("kill -ABRT $$", "crashed (SIGABRT)"),
+    ("kill -KILL $$", "was killed (SIGKILL: out of memory? see `dmesg`)"),
+    ("kill -TERM $$", "was killed (SIGTERM)"),
+])  # fmt: skip
+async def test_how_a_child_ended_in_words(script, says):
+    result = await Children(1).run(["sh", "-c", f"ulimit -c 0; {script}"], timeout_s=5)
+    assert exit_reason(result.returncode) == says
 
 
 async def test_error_line_drops_the_file_name():

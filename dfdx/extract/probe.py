@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from dfdx.children import Children
+from dfdx.children import Children, exit_reason
 
 # Only what parse_probe reads: ffprobe's cost is mostly its own start (Debian's build links 215 libraries),
 # the rest is find_stream_info and one line per packet (measured in benchmarks/run.py, `probe_cpu_s`).
@@ -100,6 +100,8 @@ async def probe(path: Path, children: Children, timeout_s: float) -> VideoInfo:
         doc = json.loads(result.stdout or b"{}")
     except json.JSONDecodeError:
         doc = {}
+    if result.returncode < 0:  # a crash or an outside kill: what it printed before is not the reason
+        raise ProbeError(f"ffprobe {exit_reason(result.returncode)} reading this file")
     if result.returncode != 0 and not doc.get("streams"):
         raise ProbeError(f"not a readable video: {result.error_line(path) or 'ffprobe failed'}")
     if any(sign in result.stderr for sign in TRUNCATION_SIGNS):

@@ -81,6 +81,31 @@ def test_an_ffprobe_that_cannot_run_stops_the_run_at_the_first_probe(small_datas
     assert ledger_lines(out) == []  # no video is marked failed for it: the same command resumes once fixed
 
 
+@pytest.mark.parametrize(("tool", "sig", "says"), [
+    ("ffprobe", "KILL", "ffprobe was killed (SIGKILL: out of memory? see `dmesg`) reading this file"),
+    ("ffmpeg", "SEGV", "ffmpeg crashed (SIGSEGV) decoding this file"),
+], ids=["ffprobe-killed", "ffmpeg-crashes"])  # fmt: skip
+def test_a_child_that_dies_of_a_signal_names_it_in_the_failed_line(small_dataset, tmp_path, tool, sig, says):
+    """A child killed from outside (SIGKILL: the out-of-memory killer, most often) or crashing on what it reads
+    fails its video with that cause — not "not a readable video: ffprobe failed" or "exit code -9" — and the
+    run goes on."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real = shutil.which(tool)
+    assert real is not None
+    # the real tool for dfdx's start-up check (`ffmpeg -version`), a death by that signal for any real work
+    fake = bin_dir / tool
+    fake.write_text(f'#!/bin/sh\nulimit -c 0\n[ "$1" = -version ] && exec {real} "$@"\nkill -{sig} $$\n')
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    done = run_dfdx("extract", "--dataset-path", str(small_dataset), "--output-dir", str(out),
+                    env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = ledger_lines(out)
+    assert len(lines) == 10 and {e["status"] for e in lines} == {"failed"}
+    assert {e["error"] for e in lines} == {says}
+
+
 def test_output_not_writable(small_dataset, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from dfdx.children import Children, last_error_line, require_runs
+from dfdx.children import Children, exit_reason, last_error_line, require_runs
 from dfdx.extract.decoders.annexb import Feed, build_feed
 from dfdx.extract.decoders.base import DecodeError, source_matrix, source_range
 from dfdx.extract.decoders.nal import reference_frames
@@ -176,6 +176,8 @@ async def _decode(path: Path, info: VideoInfo, group: SeekGroup, children: Child
         err = stderr_task.result() if stderr_task.done() and not stderr_task.cancelled() else b""
     require_runs(argv[0], proc.returncode, err)
     if proc.returncode != 0 and len(frames) < want:
+        if proc.returncode < 0:  # a crash or an outside kill: what it printed before is not the reason
+            raise DecodeError(f"ffmpeg {exit_reason(proc.returncode)} decoding this file")
         reason = last_error_line(err, path) or f"exit code {proc.returncode}"
         raise DecodeError(f"ffmpeg could not decode the video: {reason}")
     return frames

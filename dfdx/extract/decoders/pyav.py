@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import dfdx
-from dfdx.children import Children, ChildTimeout
+from dfdx.children import Children, ChildTimeout, exit_reason
 from dfdx.errors import SystemFault, UsageError
 from dfdx.extract.decoders.base import DecodeError, source_matrix, source_range
 from dfdx.extract.frame import Frame, frame_bytes
@@ -33,6 +33,7 @@ from dfdx.extract.probe import VideoInfo
 
 INSTALL = "pip install 'dfdx[pyav]'"
 HEADER = struct.Struct(">I")  # the framing of pyav_worker (which imports av, so it is not imported here)
+ENDING_S = 2.0  # how long a worker that closed its output may take to exit before it is killed
 
 
 def require_pyav() -> None:
@@ -74,8 +75,7 @@ class _Worker:
         try:
             answer = await self._header()
         except asyncio.IncompleteReadError:
-            code = await self.proc.wait()
-            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            how = exit_reason(await self.proc.wait())
             raise SystemFault(f"the PyAV worker died while loading PyAV ({how}); reinstall it: {INSTALL}") from None
         if "fatal" in answer:
             raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
@@ -95,6 +95,13 @@ class _Worker:
         except asyncio.IncompleteReadError:
             raise _WorkerDied from None
         return answer, frames
+
+    async def ended(self) -> str:
+        """How a worker that stopped answering ended, once it has (it closed its output: it is exiting)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ENDING_S):
+                return exit_reason(await self.proc.wait())
+        return "stopped answering"
 
     async def _header(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -154,7 +161,7 @@ class PyAVDecoder:
             except TimeoutError:
                 raise ChildTimeout(f"the PyAV decoder took longer than {timeout_s:g} s and was stopped") from None
             except _WorkerDied:
-                raise DecodeError("the PyAV decoder died on this file (damaged file?)") from None
+                raise DecodeError(f"the PyAV decoder {await worker.ended()} on this file") from None
             finally:
                 if healthy:
                     self.idle.append(worker)

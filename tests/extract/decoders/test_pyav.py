@@ -23,6 +23,7 @@ from dfdx.extract.decoders.pyav import PyAVDecoder
 from dfdx.extract.frame import frame_bytes
 from dfdx.extract.plan import make_plan
 from dfdx.extract.probe import ProbeError, probe
+from dfdx.ledger import ledger_path
 from dfdx.run.command import run_extract
 from tests.conftest import REAL, ledger_lines, run_dfdx, sample_children
 from tests.run import test_local as engine_tests
@@ -232,3 +233,42 @@ def test_a_pyav_that_crashes_or_hangs_while_loading_stops_the_run(tmp_path, data
     assert time.monotonic() - started < 60
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if "dfdx.extract.decoders.pyav_worker" in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+
+
+def _has_lines(path) -> bool:
+    return path.exists() and b"\n" in path.read_bytes()
+
+
+def test_a_worker_killed_mid_run_fails_one_video_and_a_fresh_worker_goes_on(tmp_path, dataset, video_cache):
+    """A worker that dies under a request (killed from outside here, as the out-of-memory killer does; a crash on
+    a hostile file ends the same way) fails that video with the cause, the next request gets a fresh worker, and
+    `--retry-failed` completes the dataset."""
+    src = video_cache("long.mp4", frames=400, size=(640, 360), gop=400)
+    for i in range(12):
+        root = dataset(f"{REAL}/{i:02d}__long.mp4", src)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "dfdx", "extract", "--dataset-path", str(root), "--output-dir", str(out),
+            "--grabber", "pyav", "--num-workers", "2", "-q"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _has_lines(ledger_path(out)) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first video is done: both workers are up, with videos still to do
+        victims = _workers(psutil.Process(proc.pid))
+        assert victims and proc.poll() is None, "the run ended before a worker could be killed"
+        victims[0].kill()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    lines = ledger_lines(out)
+    failed = [e for e in lines if e["status"] == "failed"]
+    assert len(lines) == 12 and len(failed) == 1, lines
+    assert failed[0]["error"] == "the PyAV decoder was killed (SIGKILL: out of memory? see `dmesg`) on this file"
+    again = run_dfdx("extract", "--dataset-path", str(root), "--output-dir", str(out), "--grabber", "pyav",
+                     "--retry-failed", "-q")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    last = {e["video"]: e["status"] for e in ledger_lines(out)}
+    assert len(last) == 12 and set(last.values()) == {"ok"}
