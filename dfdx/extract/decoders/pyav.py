@@ -76,7 +76,7 @@ class _Worker:
             answer = await self._header()
         except asyncio.IncompleteReadError:
             how = exit_reason(await self.proc.wait())
-            raise SystemFault(f"the PyAV worker died while loading PyAV ({how}); reinstall it: {INSTALL}") from None
+            raise SystemFault(f"the PyAV worker {how} while loading PyAV; reinstall it: {INSTALL}") from None
         if "fatal" in answer:
             raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
 
