@@ -75,8 +75,8 @@ class _Worker:
         try:
             answer = await self._header()
         except asyncio.IncompleteReadError:
-            how = exit_reason(await self.proc.wait())
-            raise SystemFault(f"the PyAV worker {how} while loading PyAV; reinstall it: {INSTALL}") from None
+            raise SystemFault(f"the PyAV worker {await self.ended()} while loading PyAV; reinstall it: {INSTALL}") \
+                from None
         if "fatal" in answer:
             raise SystemFault(f"{answer['fatal']}; reinstall it: {INSTALL}")
 
